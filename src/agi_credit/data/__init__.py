@@ -1,0 +1,17 @@
+"""The data room: the real file's reference statistics, the synthetic stand-in, checks."""
+
+from __future__ import annotations
+
+from agi_credit.data.check import CheckReport, DataError, check_csv
+from agi_credit.data.reference import OFFICIAL_SHA256, load_reference
+from agi_credit.data.synthetic import generate_frame, write_csv
+
+__all__ = [
+    "OFFICIAL_SHA256",
+    "CheckReport",
+    "DataError",
+    "check_csv",
+    "generate_frame",
+    "load_reference",
+    "write_csv",
+]

@@ -1,0 +1,51 @@
+"""Configuration from the environment or `.env` (the origin's variable names)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    """Everything agi-credit reads from the environment; `.env` in the working directory too."""
+
+    model_config = SettingsConfigDict(env_file=".env", extra="ignore", protected_namespaces=())
+
+    env: Literal["dev", "prod"] = "dev"
+    """`dev` allows convenience defaults; `prod` allows no default secret."""
+
+    data_path: Path = Path("data/application_train.csv")
+    """The training CSV: the real application_train.csv or the synthetic stand-in."""
+
+    model_store: Path = Path("artifacts")
+    """Root of the model store (metadata.json, models/, reports/)."""
+
+    model_output_path: Path | None = None
+    """Where train.R writes when run by itself; the job always uses a private staging dir."""
+
+    model_path: Path | None = None
+    """Serve one .rds without a store."""
+
+    feature_metadata_path: Path | None = None
+    """Optional JSON with the model's `features` (the origin's model_metadata.json)."""
+
+    train_script: Path = Path("training-job/train.R")
+    """The data scientist's script (DESIGN.md contract)."""
+
+    min_auc: float = Field(default=0.55, ge=0.0, le=1.0)
+    """Promotion gate: a new version needs at least this holdout AUC."""
+
+    auc_tolerance: float = Field(default=0.01, ge=0.0, le=1.0)
+    """Promotion gate: how much worse than the current version's AUC is still promoted."""
+
+    holdout_fraction: float = Field(default=0.2, gt=0.0, lt=1.0)
+    """Share of rows kept out of training for evaluation."""
+
+    split_seed: int = 20260226
+    """Seed of the stratified train/holdout split."""
+
+    decision_threshold: float = Field(default=0.5, gt=0.0, lt=1.0)
+    """prob_default at or above which `prediction` is 1; recorded per version."""
