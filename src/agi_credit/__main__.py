@@ -1,0 +1,3 @@
+from agi_credit.cli import main
+
+main()

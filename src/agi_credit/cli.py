@@ -1,0 +1,231 @@
+"""The `agi-credit` command line. Heavy modules (R, pandas) load inside the commands."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Annotated, NoReturn
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from agi_credit._errors import AgiCreditError
+from agi_credit.settings import Settings
+
+app = typer.Typer(
+    name="agi-credit",
+    help="Train, govern and serve R credit-risk models.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+out = Console()
+err = Console(stderr=True)
+
+StoreOption = Annotated[
+    Path | None, typer.Option("--store", help="Model store root [default: MODEL_STORE].")]
+ActorOption = Annotated[
+    str | None, typer.Option(help="Who acts, for the history [default: AGI_CREDIT_ACTOR "
+                                  "or user@host].")]
+
+
+def _fail(message: str) -> NoReturn:
+    err.print(f"[bold red]error:[/] {message}", highlight=False, soft_wrap=True)
+    raise typer.Exit(1)
+
+
+@contextmanager
+def _errors_as_messages() -> Iterator[None]:
+    try:
+        yield
+    except AgiCreditError as exc:
+        _fail(str(exc))
+
+
+def _settings() -> Settings:
+    try:
+        return Settings()
+    except ValueError as exc:
+        _fail(f"invalid configuration: {exc}")
+
+
+@contextmanager
+def _progress(description: str, total: int) -> Iterator[Callable[[int], None]]:
+    """A progress bar on a terminal; silence elsewhere (CI logs, pipes)."""
+    from rich.progress import Progress
+
+    with Progress(console=err, disable=not err.is_terminal, transient=True) as progress:
+        task = progress.add_task(description, total=total)
+        yield lambda rows: progress.advance(task, rows)
+
+
+def _log_line(line: str) -> None:
+    err.print(line, highlight=False, markup=False, soft_wrap=True)
+
+
+@app.command("gen-data")
+def gen_data(
+    rows: Annotated[int, typer.Option(min=1, help="Number of data rows.")] = 307_511,
+    out_path: Annotated[Path | None, typer.Option(
+        "--out", help="CSV to write [default: DATA_PATH].")] = None,
+    seed: Annotated[int, typer.Option(help="Random seed: same seed, same file.")] = 42,
+    force: Annotated[bool, typer.Option(help="Overwrite an existing file.")] = False,
+) -> None:
+    """Write a synthetic application_train.csv with the real file's schema and statistics."""
+    from agi_credit.data import generate_frame, write_csv
+
+    path = out_path or _settings().data_path
+    if path.exists() and not force:
+        _fail(f"{path} exists; pass --force to overwrite it (it may be the real data)")
+    with _progress("generating", rows) as advance:
+        frame = generate_frame(rows, seed=seed)
+        try:
+            write_csv(frame, path, on_progress=advance)
+        except OSError as exc:
+            _fail(f"cannot write {path}: {exc.strerror or exc}")
+    err.print(f"wrote {rows:,} synthetic rows to {path} (seed {seed}, "
+              f"{frame['TARGET'].mean():.2%} defaults)")
+
+
+@app.command("check-data")
+def check_data(
+    path: Annotated[Path | None, typer.Argument(help="CSV to check [default: DATA_PATH].")]
+    = None,
+) -> None:
+    """Validate a CSV against the real application_train.csv schema."""
+    from agi_credit.data import check_csv
+
+    path = path or _settings().data_path
+    with _errors_as_messages():
+        report = check_csv(path)
+    for warning in report.warnings:
+        err.print(f"[yellow]warning:[/] {warning}", highlight=False)
+    for error in report.errors:
+        err.print(f"[bold red]error:[/] {error}", highlight=False)
+    if not report.ok:
+        raise typer.Exit(1)
+    origin = ("byte-identical to the official Home Credit application_train.csv"
+              if report.official else "not the official file (a sample or a stand-in)")
+    rate = f", {report.default_rate:.2%} defaults" if report.default_rate is not None else ""
+    out.print(f"ok: {path}: {report.rows:,} rows{rate}; {origin}", highlight=False)
+
+
+@app.command()
+def train(
+    data: Annotated[Path | None, typer.Option(help="Training CSV [default: DATA_PATH].")]
+    = None,
+    store: StoreOption = None,
+    synthetic: Annotated[bool, typer.Option(
+        help="Generate a synthetic CSV at the data path when there is none.")] = False,
+    rows: Annotated[int, typer.Option(min=10, help="Rows of synthetic data.")] = 307_511,
+    seed: Annotated[int, typer.Option(help="Seed of the synthetic data.")] = 42,
+    script: Annotated[Path | None, typer.Option(
+        help="The data scientist's script [default: training-job/train.R].")] = None,
+    actor: ActorOption = None,
+) -> None:
+    """Train a new version with train.R, evaluate it, register it, promote it if it passes."""
+    from agi_credit.store import ModelStore
+    from agi_credit.training import TrainingConfig, resolve_dataset, run_training
+
+    settings = _settings()
+    data_path = data or settings.data_path
+    config = TrainingConfig(
+        script=script or settings.train_script, min_auc=settings.min_auc,
+        auc_tolerance=settings.auc_tolerance, holdout_fraction=settings.holdout_fraction,
+        split_seed=settings.split_seed, decision_threshold=settings.decision_threshold)
+    with _errors_as_messages():
+        if synthetic and not data_path.is_file():
+            err.print(f"no data at {data_path}: generating {rows:,} synthetic rows")
+        with _progress("generating", rows) as advance:
+            data_path = resolve_dataset(data_path, synthetic=synthetic, rows=rows, seed=seed,
+                                        on_progress=advance)
+        result = run_training(data_path, ModelStore(store or settings.model_store), config,
+                              actor=actor, log=_log_line)
+    entry = result.entry
+    verdict = "promoted to current version" if result.promoted else "kept as a candidate"
+    out.print(f"registered {entry.version}: {verdict} — {result.reason}", highlight=False)
+    out.print(f"report: {result.report_dir}", highlight=False)
+
+
+@app.command()
+def models(
+    store: StoreOption = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print metadata.json.")] = False,
+) -> None:
+    """List the versions in the model store."""
+    from agi_credit.store import ModelStore
+
+    with _errors_as_messages():
+        metadata = ModelStore(store or _settings().model_store).read()
+    if as_json:
+        sys.stdout.write(metadata.to_json())
+        return
+    if not metadata.models:
+        err.print("the model store is empty; run `agi-credit train`")
+        return
+    table = Table(title=f"current version: {metadata.current_version}")
+    for column in ("version", "status", "created (UTC)", "AUC", "Gini", "rows", "reason"):
+        table.add_column(column)
+    for entry in sorted(metadata.models, key=lambda m: m.number):
+        metrics = entry.metrics or {}
+        table.add_row(
+            entry.version, metadata.status_of(entry).value, entry.created_at,
+            f"{metrics['auc']:.4f}" if "auc" in metrics else "-",
+            f"{metrics['gini']:.4f}" if "gini" in metrics else "-",
+            f"{(entry.training_data or {}).get('rows', 0):,}" if entry.training_data else "-",
+            entry.status_reason or "")
+    out.print(table)
+
+
+@app.command()
+def promote(
+    version: Annotated[str, typer.Argument(help="The version to serve, e.g. v3.")],
+    store: StoreOption = None,
+    reason: Annotated[str | None, typer.Option(help="Why, for the history.")] = None,
+    actor: ActorOption = None,
+) -> None:
+    """Make VERSION the current version."""
+    from agi_credit.store import ModelStore
+
+    with _errors_as_messages():
+        entry = ModelStore(store or _settings().model_store).promote(
+            version, actor=actor, reason=reason)
+    out.print(f"current version is now {entry.version}")
+
+
+@app.command()
+def rollback(
+    store: StoreOption = None,
+    reason: Annotated[str | None, typer.Option(help="Why, for the history.")] = None,
+    actor: ActorOption = None,
+) -> None:
+    """Go back to the version that was active before the current one."""
+    from agi_credit.store import ModelStore
+
+    with _errors_as_messages():
+        entry = ModelStore(store or _settings().model_store).rollback(actor=actor,
+                                                                      reason=reason)
+    out.print(f"rolled back: current version is now {entry.version}")
+
+
+@app.command()
+def reject(
+    version: Annotated[str, typer.Argument(help="The version to reject, e.g. v3.")],
+    reason: Annotated[str, typer.Option(help="Why it is unfit (required).")],
+    store: StoreOption = None,
+    actor: ActorOption = None,
+) -> None:
+    """Mark VERSION unfit for production: it can no longer be promoted."""
+    from agi_credit.store import ModelStore
+
+    with _errors_as_messages():
+        entry = ModelStore(store or _settings().model_store).reject(
+            version, reason=reason, actor=actor)
+    out.print(f"{entry.version} rejected: {reason}")
+
+
+def main() -> None:
+    app()

@@ -1,0 +1,158 @@
+"""The only module that imports rpy2: load R models and score them.
+
+R is single-threaded and not re-entrant: call everything here from one thread.
+Two model shapes are understood:
+- `recipe+glm`: a list with a prepped `recipe` and a `fit` (glm), as train.R saves;
+  scored as `predict(fit, bake(recipe, newdata), type = "response")`.
+- `generic`: any other object with a `predict` method taking `newdata` and
+  `type = "response"` (a plain glm, say).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
+
+import numpy as np
+
+from agi_credit.rruntime.errors import RError
+
+os.environ.setdefault("TZ", "UTC")  # R asks timedatectl for the zone otherwise, noisily
+
+import rpy2.rinterface_lib.callbacks as _callbacks  # noqa: E402
+import rpy2.robjects as ro  # noqa: E402
+from rpy2.rinterface_lib.embedded import RRuntimeError  # noqa: E402
+from rpy2.robjects import numpy2ri  # noqa: E402
+from rpy2.robjects.conversion import localconverter  # noqa: E402
+
+__all__ = ["ModelShape", "RModel", "r_environment"]
+
+ModelShape = Literal["recipe+glm", "generic"]
+
+_R_HELPERS = r"""
+local({
+  suppressPackageStartupMessages(requireNamespace("recipes", quietly = TRUE))
+  as_frame <- function(columns) {
+    df <- as.data.frame(columns, stringsAsFactors = FALSE, optional = TRUE)
+    df[] <- lapply(df, function(x) { x[is.nan(x)] <- NA_real_; x })
+    df
+  }
+  list(
+    shape = function(m) {
+      if (is.list(m) && !is.null(m$recipe) && inherits(m$recipe, "recipe") &&
+          inherits(m$fit, "glm")) "recipe+glm" else "generic"
+    },
+    features = function(m, shape) {
+      if (is.list(m) && is.character(m$features)) return(m$features)
+      if (shape == "recipe+glm") {
+        info <- m$recipe$var_info
+        return(info$variable[info$role == "predictor"])
+      }
+      tl <- tryCatch(attr(stats::terms(m), "term.labels"), error = function(e) NULL)
+      if (is.character(tl)) tl else character(0)
+    },
+    predict_recipe_glm = function(m, columns) {
+      baked <- recipes::bake(m$recipe, new_data = as_frame(columns))
+      as.numeric(stats::predict(m$fit, newdata = baked, type = "response"))
+    },
+    predict_generic = function(m, columns) {
+      as.numeric(stats::predict(m, newdata = as_frame(columns), type = "response"))
+    },
+    versions = function() {
+      pkgs <- c("recipes", "data.table", "jsonlite")
+      have <- vapply(pkgs, function(p) nzchar(system.file(package = p)), logical(1))
+      list(r = paste(R.version$major, R.version$minor, sep = "."),
+           packages = vapply(pkgs[have], function(p) as.character(utils::packageVersion(p)),
+                             character(1)))
+    }
+  )
+})
+"""
+
+
+def _r_message(exc: Exception) -> str:
+    text = str(exc).strip().replace("\n", " ")
+    return text[:500]
+
+
+class _Session:
+    """The embedded R session and our helper functions, made once."""
+
+    _helpers: ro.ListVector | None = None
+    _captured: list[str] = []
+
+    @classmethod
+    def helpers(cls) -> ro.ListVector:
+        if cls._helpers is None:
+            # R's console output goes to our logs, not straight to stdout.
+            _callbacks.consolewrite_print = cls._captured.append
+            _callbacks.consolewrite_warnerror = cls._captured.append
+            try:
+                cls._helpers = ro.r(_R_HELPERS)
+            except RRuntimeError as exc:
+                raise RError(f"cannot start R: {_r_message(exc)}") from exc
+        return cls._helpers
+
+    @classmethod
+    def call(cls, name: str, *args: object) -> object:
+        return cls.helpers().rx2(name)(*args)
+
+
+@dataclass(frozen=True)
+class RModel:
+    """An R model read from an .rds file, with the shape and features R reports."""
+
+    path: Path
+    shape: ModelShape
+    features: tuple[str, ...]
+    _robj: object
+
+    @classmethod
+    def load(cls, path: Path) -> RModel:
+        """`readRDS(path)`: `RError` for a missing, corrupt or unusable file."""
+        if not path.is_file():
+            raise RError(f"model file not found: {path}")
+        helpers = _Session.helpers()
+        try:
+            robj = ro.r["readRDS"](str(path))
+            shape = str(helpers.rx2("shape")(robj)[0])
+            features = tuple(str(f) for f in helpers.rx2("features")(robj, shape))
+        except RRuntimeError as exc:
+            raise RError(f"R cannot read {path.name}: {_r_message(exc)}") from exc
+        return cls(path=path, shape=shape, features=features,  # type: ignore[arg-type]
+                   _robj=robj)
+
+    def predict_proba(self, columns: Mapping[str, Sequence[float] | np.ndarray]) -> np.ndarray:
+        """P(default) for each row; `columns` maps each feature to its values (NaN = missing).
+
+        Values are passed to R as doubles: recipes' bake rejects integer columns for a
+        recipe prepped on doubles.
+        """
+        arrays = {name: np.asarray(values, dtype=np.float64) for name, values in columns.items()}
+        lengths = {len(a) for a in arrays.values()}
+        if len(lengths) != 1:
+            raise RError("all feature columns must have the same length")
+        (n_rows,) = lengths
+        with localconverter(ro.default_converter + numpy2ri.converter):
+            frame = ro.ListVector({name: ro.FloatVector(a) for name, a in arrays.items()})
+        function = "predict_recipe_glm" if self.shape == "recipe+glm" else "predict_generic"
+        try:
+            result = _Session.call(function, self._robj, frame)
+        except RRuntimeError as exc:
+            raise RError(f"R predict failed for {self.path.name}: {_r_message(exc)}") from exc
+        probabilities = np.asarray(result, dtype=np.float64)
+        if probabilities.shape != (n_rows,):
+            raise RError(f"R predict returned {probabilities.size} values for {n_rows} rows")
+        return probabilities
+
+
+def r_environment() -> dict[str, object]:
+    """R's version and the versions of the packages a model needs."""
+    versions = _Session.call("versions")
+    r_version = str(versions.rx2("r")[0])  # type: ignore[attr-defined]
+    packages = versions.rx2("packages")  # type: ignore[attr-defined]
+    return {"r_version": r_version,
+            "packages": {str(k): str(v) for k, v in zip(packages.names, packages, strict=True)}}

@@ -1,0 +1,41 @@
+"""The model store room: metadata.json, versioned artifacts, governance history."""
+
+from __future__ import annotations
+
+from agi_credit.store.errors import (
+    EmptyStore,
+    InvalidVersionName,
+    StoreError,
+    VersionNotFound,
+    VersionRejected,
+)
+from agi_credit.store.metadata import (
+    Artifact,
+    HistoryEvent,
+    ModelEntry,
+    Status,
+    StoreMetadata,
+    utc_now,
+)
+from agi_credit.store.store import ModelStore, StoreTransaction, default_actor
+from agi_credit.store.versions import VERSION_PATTERN, version_name, version_number
+
+__all__ = [
+    "VERSION_PATTERN",
+    "Artifact",
+    "EmptyStore",
+    "HistoryEvent",
+    "InvalidVersionName",
+    "ModelEntry",
+    "ModelStore",
+    "Status",
+    "StoreError",
+    "StoreMetadata",
+    "StoreTransaction",
+    "VersionNotFound",
+    "VersionRejected",
+    "default_actor",
+    "utc_now",
+    "version_name",
+    "version_number",
+]
