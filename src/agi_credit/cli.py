@@ -26,10 +26,12 @@ out = Console()
 err = Console(stderr=True)
 
 StoreOption = Annotated[
-    Path | None, typer.Option("--store", help="Model store root [default: MODEL_STORE].")]
+    Path | None, typer.Option("--store", help="Model store root [default: MODEL_STORE].")
+]
 ActorOption = Annotated[
-    str | None, typer.Option(help="Who acts, for the history [default: AGI_CREDIT_ACTOR "
-                                  "or user@host].")]
+    str | None,
+    typer.Option(help="Who acts, for the history [default: AGI_CREDIT_ACTOR or user@host]."),
+]
 
 
 def _fail(message: str) -> NoReturn:
@@ -69,8 +71,9 @@ def _log_line(line: str) -> None:
 @app.command("gen-data")
 def gen_data(
     rows: Annotated[int, typer.Option(min=1, help="Number of data rows.")] = 307_511,
-    out_path: Annotated[Path | None, typer.Option(
-        "--out", help="CSV to write [default: DATA_PATH].")] = None,
+    out_path: Annotated[
+        Path | None, typer.Option("--out", help="CSV to write [default: DATA_PATH].")
+    ] = None,
     seed: Annotated[int, typer.Option(help="Random seed: same seed, same file.")] = 42,
     force: Annotated[bool, typer.Option(help="Overwrite an existing file.")] = False,
 ) -> None:
@@ -86,14 +89,15 @@ def gen_data(
             write_csv(frame, path, on_progress=advance)
         except OSError as exc:
             _fail(f"cannot write {path}: {exc.strerror or exc}")
-    err.print(f"wrote {rows:,} synthetic rows to {path} (seed {seed}, "
-              f"{frame['TARGET'].mean():.2%} defaults)")
+    err.print(
+        f"wrote {rows:,} synthetic rows to {path} (seed {seed}, "
+        f"{frame['TARGET'].mean():.2%} defaults)"
+    )
 
 
 @app.command("check-data")
 def check_data(
-    path: Annotated[Path | None, typer.Argument(help="CSV to check [default: DATA_PATH].")]
-    = None,
+    path: Annotated[Path | None, typer.Argument(help="CSV to check [default: DATA_PATH].")] = None,
 ) -> None:
     """Validate a CSV against the real application_train.csv schema."""
     from agi_credit.data import check_csv
@@ -107,23 +111,28 @@ def check_data(
         err.print(f"[bold red]error:[/] {error}", highlight=False)
     if not report.ok:
         raise typer.Exit(1)
-    origin = ("byte-identical to the official Home Credit application_train.csv"
-              if report.official else "not the official file (a sample or a stand-in)")
+    origin = (
+        "byte-identical to the official Home Credit application_train.csv"
+        if report.official
+        else "not the official file (a sample or a stand-in)"
+    )
     rate = f", {report.default_rate:.2%} defaults" if report.default_rate is not None else ""
     out.print(f"ok: {path}: {report.rows:,} rows{rate}; {origin}", highlight=False)
 
 
 @app.command()
 def train(
-    data: Annotated[Path | None, typer.Option(help="Training CSV [default: DATA_PATH].")]
-    = None,
+    data: Annotated[Path | None, typer.Option(help="Training CSV [default: DATA_PATH].")] = None,
     store: StoreOption = None,
-    synthetic: Annotated[bool, typer.Option(
-        help="Generate a synthetic CSV at the data path when there is none.")] = False,
+    synthetic: Annotated[
+        bool, typer.Option(help="Generate a synthetic CSV at the data path when there is none.")
+    ] = False,
     rows: Annotated[int, typer.Option(min=10, help="Rows of synthetic data.")] = 307_511,
     seed: Annotated[int, typer.Option(help="Seed of the synthetic data.")] = 42,
-    script: Annotated[Path | None, typer.Option(
-        help="The data scientist's script [default: training-job/train.R].")] = None,
+    script: Annotated[
+        Path | None,
+        typer.Option(help="The data scientist's script [default: training-job/train.R]."),
+    ] = None,
     actor: ActorOption = None,
 ) -> None:
     """Train a new version with train.R, evaluate it, register it, promote it if it passes."""
@@ -133,17 +142,23 @@ def train(
     settings = _settings()
     data_path = data or settings.data_path
     config = TrainingConfig(
-        script=script or settings.train_script, min_auc=settings.min_auc,
-        auc_tolerance=settings.auc_tolerance, holdout_fraction=settings.holdout_fraction,
-        split_seed=settings.split_seed, decision_threshold=settings.decision_threshold)
+        script=script or settings.train_script,
+        min_auc=settings.min_auc,
+        auc_tolerance=settings.auc_tolerance,
+        holdout_fraction=settings.holdout_fraction,
+        split_seed=settings.split_seed,
+        decision_threshold=settings.decision_threshold,
+    )
     with _errors_as_messages():
         if synthetic and not data_path.is_file():
             err.print(f"no data at {data_path}: generating {rows:,} synthetic rows")
         with _progress("generating", rows) as advance:
-            data_path = resolve_dataset(data_path, synthetic=synthetic, rows=rows, seed=seed,
-                                        on_progress=advance)
-        result = run_training(data_path, ModelStore(store or settings.model_store), config,
-                              actor=actor, log=_log_line)
+            data_path = resolve_dataset(
+                data_path, synthetic=synthetic, rows=rows, seed=seed, on_progress=advance
+            )
+        result = run_training(
+            data_path, ModelStore(store or settings.model_store), config, actor=actor, log=_log_line
+        )
     entry = result.entry
     verdict = "promoted to current version" if result.promoted else "kept as a candidate"
     out.print(f"registered {entry.version}: {verdict} — {result.reason}", highlight=False)
@@ -172,11 +187,14 @@ def models(
     for entry in sorted(metadata.models, key=lambda m: m.number):
         metrics = entry.metrics or {}
         table.add_row(
-            entry.version, metadata.status_of(entry).value, entry.created_at,
+            entry.version,
+            metadata.status_of(entry).value,
+            entry.created_at,
             f"{metrics['auc']:.4f}" if "auc" in metrics else "-",
             f"{metrics['gini']:.4f}" if "gini" in metrics else "-",
             f"{(entry.training_data or {}).get('rows', 0):,}" if entry.training_data else "-",
-            entry.status_reason or "")
+            entry.status_reason or "",
+        )
     out.print(table)
 
 
@@ -192,7 +210,8 @@ def promote(
 
     with _errors_as_messages():
         entry = ModelStore(store or _settings().model_store).promote(
-            version, actor=actor, reason=reason)
+            version, actor=actor, reason=reason
+        )
     out.print(f"current version is now {entry.version}")
 
 
@@ -206,8 +225,7 @@ def rollback(
     from agi_credit.store import ModelStore
 
     with _errors_as_messages():
-        entry = ModelStore(store or _settings().model_store).rollback(actor=actor,
-                                                                      reason=reason)
+        entry = ModelStore(store or _settings().model_store).rollback(actor=actor, reason=reason)
     out.print(f"rolled back: current version is now {entry.version}")
 
 
@@ -223,7 +241,8 @@ def reject(
 
     with _errors_as_messages():
         entry = ModelStore(store or _settings().model_store).reject(
-            version, reason=reason, actor=actor)
+            version, reason=reason, actor=actor
+        )
     out.print(f"{entry.version} rejected: {reason}")
 
 

@@ -94,7 +94,8 @@ def check_csv(path: Path) -> CheckReport:
     if report.ok and report.rows != OFFICIAL_ROWS:
         report.warnings.append(
             f"{report.rows:,} rows; the official file has {OFFICIAL_ROWS:,} "
-            "(fine for a sample or a synthetic stand-in)")
+            "(fine for a sample or a synthetic stand-in)"
+        )
     return report
 
 
@@ -107,8 +108,10 @@ def _read_as_text(path: Path) -> pa.Table:
     return pacsv.read_csv(
         path,
         convert_options=pacsv.ConvertOptions(
-            column_types=dict.fromkeys(names, pa.string()), strings_can_be_null=True,
-            quoted_strings_can_be_null=False),
+            column_types=dict.fromkeys(names, pa.string()),
+            strings_can_be_null=True,
+            quoted_strings_can_be_null=False,
+        ),
     )
 
 
@@ -150,10 +153,12 @@ def _check_types(table: pa.Table, report: CheckReport) -> None:
             kind = "integers" if dtype == "int64" else "numbers"
             report.errors.append(
                 f"column {name}: {n_bad:,} value(s) are not {kind} "
-                f"(first at data row {first + 1}: {value!r})")
+                f"(first at data row {first + 1}: {value!r})"
+            )
         elif dtype == "int64" and column.null_count:
             report.warnings.append(
-                f"column {name}: {column.null_count:,} empty value(s); the official file has none")
+                f"column {name}: {column.null_count:,} empty value(s); the official file has none"
+            )
 
 
 def _check_target(table: pa.Table, report: CheckReport) -> None:
@@ -167,7 +172,8 @@ def _check_target(table: pa.Table, report: CheckReport) -> None:
         first = pc.index(bad, True).as_py()
         report.errors.append(
             f"TARGET must be 0 or 1: {n_bad:,} row(s) are not "
-            f"(first at data row {first + 1}: {target[first].as_py()!r})")
+            f"(first at data row {first + 1}: {target[first].as_py()!r})"
+        )
         return
     ones = pc.sum(pc.equal(target, "1")).as_py() or 0
     report.default_rate = ones / report.rows

@@ -91,7 +91,8 @@ def load_reference() -> Reference:
     for row in _read_tsv("application_train.categorical_levels.tsv"):
         if row["level"] != "<NA>":
             levels.setdefault(row["column"], {})[row["level"]] = int(row["count"])
-    if set(stats) != set(columns) or any(s.dtype not in ("int64", "float64", "object")
-                                         for s in stats.values()):
+    if set(stats) != set(columns) or any(
+        s.dtype not in ("int64", "float64", "object") for s in stats.values()
+    ):
         raise RuntimeError("agi_credit/data/reference is inconsistent; reinstall the package")
     return Reference(columns=columns, stats=stats, levels=levels)

@@ -21,6 +21,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+
 from agi_credit.data.reference import OFFICIAL_DEFAULT_RATE, ColumnStats, load_reference
 
 __all__ = ["generate_frame", "write_csv"]
@@ -28,8 +29,12 @@ __all__ = ["generate_frame", "write_csv"]
 PENSIONER_SENTINEL = 365_243
 _PENSIONER_RATE = 55_374 / 307_511
 _BUILDING_SUFFIXES = ("_AVG", "_MODE", "_MEDI")
-_BUILDING_TEXT = ("FONDKAPREMONT_MODE", "HOUSETYPE_MODE", "WALLSMATERIAL_MODE",
-                  "EMERGENCYSTATE_MODE")
+_BUILDING_TEXT = (
+    "FONDKAPREMONT_MODE",
+    "HOUSETYPE_MODE",
+    "WALLSMATERIAL_MODE",
+    "EMERGENCYSTATE_MODE",
+)
 _WHOLE_NUMBER_FLOATS = ("DAYS_", "OWN_CAR_AGE", "CNT_", "OBS_", "DEF_", "AMT_REQ_")
 _CSV_CHUNK_ROWS = 25_000
 
@@ -53,8 +58,14 @@ def write_csv(
         with partial.open("w", encoding="utf-8", newline="") as out:
             for start in range(0, len(frame), _CSV_CHUNK_ROWS):
                 chunk = frame.iloc[start : start + _CSV_CHUNK_ROWS]
-                chunk.to_csv(out, index=False, header=start == 0, na_rep="",
-                             quoting=csv.QUOTE_MINIMAL, lineterminator="\n")
+                chunk.to_csv(
+                    out,
+                    index=False,
+                    header=start == 0,
+                    na_rep="",
+                    quoting=csv.QUOTE_MINIMAL,
+                    lineterminator="\n",
+                )
                 if on_progress is not None:
                     on_progress(len(chunk))
         partial.replace(path)
@@ -100,7 +111,8 @@ class _Generator:
         """A standard normal that loads on the given latents, the rest being noise."""
         loadings = sum(w * w for w, _ in parts)
         z = sum(w * latent for w, latent in parts) + math.sqrt(max(1 - loadings, 0.0)) * (
-            self.rng.standard_normal(self.n))
+            self.rng.standard_normal(self.n)
+        )
         return np.asarray(z)
 
     def _continuous(self, column: str, u: np.ndarray | None = None) -> np.ndarray:
@@ -108,8 +120,9 @@ class _Generator:
         u = self.rng.random(self.n) if u is None else u
         return _QuantileCurve.fit(s).inverse(u)
 
-    def _levels(self, column: str, *, exclude: tuple[str, ...] = (),
-                size: int | None = None) -> np.ndarray:
+    def _levels(
+        self, column: str, *, exclude: tuple[str, ...] = (), size: int | None = None
+    ) -> np.ndarray:
         levels = {k: v for k, v in self.ref.levels[column].items() if k not in exclude}
         names = np.array(list(levels), dtype=object)
         p = np.array(list(levels.values()), dtype=float)
@@ -168,21 +181,26 @@ class _Generator:
         self.pensioner = pensioner
 
         income_type = self._levels("NAME_INCOME_TYPE", exclude=("Pensioner",))
-        pension_type = np.where(self.rng.random(self.n) < 55_362 / 55_374, "Pensioner",
-                                "Unemployed")
+        pension_type = np.where(
+            self.rng.random(self.n) < 55_362 / 55_374, "Pensioner", "Unemployed"
+        )
         self.cols["NAME_INCOME_TYPE"] = np.where(pensioner, pension_type, income_type)
         org = self._levels("ORGANIZATION_TYPE", exclude=("XNA",))
         self.cols["ORGANIZATION_TYPE"] = np.where(pensioner, "XNA", org)
 
         # Working applicants: real quantiles of the non-sentinel part (facts.md, in years).
-        worked = np.round(_QuantileCurve(
-            knots=(-17912.0, -8.7 * 365.25, -4.5 * 365.25, -2.1 * 365.25, 0.0),
-            lower_power=0.35, upper_power=1.0).inverse(self.rng.random(self.n)))
+        worked = np.round(
+            _QuantileCurve(
+                knots=(-17912.0, -8.7 * 365.25, -4.5 * 365.25, -2.1 * 365.25, 0.0),
+                lower_power=0.35,
+                upper_power=1.0,
+            ).inverse(self.rng.random(self.n))
+        )
         worked = np.maximum(worked, self.cols["DAYS_BIRTH"] + 18 * 365)  # working since 18
         self.cols["DAYS_EMPLOYED"] = np.where(pensioner, PENSIONER_SENTINEL, worked)
         self.cols["FLAG_EMP_PHONE"] = (~pensioner).astype(np.int64)
         occupation = self._levels("OCCUPATION_TYPE").astype(object)
-        no_occupation = (self.rng.random(self.n) < (96_391 - 55_374) / (307_511 - 55_374))
+        no_occupation = self.rng.random(self.n) < (96_391 - 55_374) / (307_511 - 55_374)
         occupation[pensioner | no_occupation] = None
         self.cols["OCCUPATION_TYPE"] = occupation
 
@@ -201,20 +219,24 @@ class _Generator:
         # equal (revolving loans), rarely dearer.
         ratio = 1.0 - self.rng.beta(1.3, 9.0, self.n)
         ratio = np.where(self.rng.random(self.n) < 0.12, 1.0, ratio)
-        ratio = np.where(self.rng.random(self.n) < 0.02, 1.0 + self.rng.random(self.n) * 0.15,
-                         ratio)
-        goods = np.clip(np.round(credit * ratio / 4500) * 4500, s_credit.min * 0.9,
-                        s_credit.max)
+        ratio = np.where(
+            self.rng.random(self.n) < 0.02, 1.0 + self.rng.random(self.n) * 0.15, ratio
+        )
+        goods = np.clip(np.round(credit * ratio / 4500) * 4500, s_credit.min * 0.9, s_credit.max)
         self.cols["AMT_GOODS_PRICE"] = goods
         u_annuity = self._uniform_from(self._mixed((0.77, z_credit)))
         self.cols["AMT_ANNUITY"] = np.round(self._continuous("AMT_ANNUITY", u_annuity) * 2) / 2
         self.cols["REGION_POPULATION_RELATIVE"] = np.round(
-            self._continuous("REGION_POPULATION_RELATIVE"), 6)
+            self._continuous("REGION_POPULATION_RELATIVE"), 6
+        )
 
     def _scores(self) -> None:
         """EXT_SOURCE_1..3: external credit scores, correlated with age and each other."""
-        for column, age_loading in (("EXT_SOURCE_1", 0.55), ("EXT_SOURCE_2", 0.12),
-                                    ("EXT_SOURCE_3", 0.2)):
+        for column, age_loading in (
+            ("EXT_SOURCE_1", 0.55),
+            ("EXT_SOURCE_2", 0.12),
+            ("EXT_SOURCE_3", 0.2),
+        ):
             z = self._mixed((0.55, self.z_quality), (age_loading, self.z_age))
             self.cols[column] = self._continuous(column, self._uniform_from(z))
 
@@ -238,18 +260,23 @@ class _Generator:
         keep = self.rng.random(self.n) < 0.93
         self.cols["REGION_RATING_CLIENT"] = rating
         self.cols["REGION_RATING_CLIENT_W_CITY"] = np.where(
-            keep, rating, self._three_valued("REGION_RATING_CLIENT_W_CITY"))
+            keep, rating, self._three_valued("REGION_RATING_CLIENT_W_CITY")
+        )
         obs = self._counts("OBS_30_CNT_SOCIAL_CIRCLE")
         self.cols["OBS_30_CNT_SOCIAL_CIRCLE"] = obs
         self.cols["OBS_60_CNT_SOCIAL_CIRCLE"] = np.where(
-            self.rng.random(self.n) < 0.98, obs, self._counts("OBS_60_CNT_SOCIAL_CIRCLE"))
+            self.rng.random(self.n) < 0.98, obs, self._counts("OBS_60_CNT_SOCIAL_CIRCLE")
+        )
         # Defaults among the observed social circle: a thinning keeps DEF ≤ OBS.
         for days in ("30", "60"):
             observed = self.cols[f"OBS_{days}_CNT_SOCIAL_CIRCLE"]
-            share = self._stats(f"DEF_{days}_CNT_SOCIAL_CIRCLE").mean / self._stats(
-                f"OBS_{days}_CNT_SOCIAL_CIRCLE").mean
+            share = (
+                self._stats(f"DEF_{days}_CNT_SOCIAL_CIRCLE").mean
+                / self._stats(f"OBS_{days}_CNT_SOCIAL_CIRCLE").mean
+            )
             self.cols[f"DEF_{days}_CNT_SOCIAL_CIRCLE"] = self.rng.binomial(
-                observed.astype(np.int64), share).astype(float)
+                observed.astype(np.int64), share
+            ).astype(float)
         for column in self.ref.columns:
             if column in self.cols or column == "TARGET":
                 continue
@@ -294,8 +321,9 @@ class _Generator:
         # The real file leaves AMT_GOODS_PRICE empty on revolving loans only.
         revolving = self.cols["NAME_CONTRACT_TYPE"] == "Revolving loans"
         goods = self.cols["AMT_GOODS_PRICE"]
-        self.cols["AMT_GOODS_PRICE"] = np.where(np.isnan(goods) & ~revolving,
-                                                self.cols["AMT_CREDIT"], goods)
+        self.cols["AMT_GOODS_PRICE"] = np.where(
+            np.isnan(goods) & ~revolving, self.cols["AMT_CREDIT"], goods
+        )
 
     def _target(self) -> None:
         """TARGET from a logistic model in the real directions, at the real default rate."""
@@ -303,7 +331,7 @@ class _Generator:
 
         def standardised(values: np.ndarray, fill: float = 0.0) -> np.ndarray:
             mean, std = np.nanmean(values), np.nanstd(values)
-            return np.nan_to_num((values - mean) / std, nan=fill)
+            return np.asarray(np.nan_to_num((values - mean) / std, nan=fill))
 
         youth = standardised(c["DAYS_BIRTH"])  # DAYS_BIRTH is negative: higher = younger
         logit = (
@@ -314,8 +342,7 @@ class _Generator:
             + 0.42 * (c["CODE_GENDER"] == "M")
             + 0.15 * standardised(np.where(self.pensioner, np.nan, c["DAYS_EMPLOYED"]))
             + 0.18 * standardised(np.log(c["AMT_CREDIT"]))
-            - 0.12 * standardised(np.log(np.nan_to_num(c["AMT_GOODS_PRICE"],
-                                                       nan=1.0) + 1.0))
+            - 0.12 * standardised(np.log(np.nan_to_num(c["AMT_GOODS_PRICE"], nan=1.0) + 1.0))
             - 0.05 * standardised(np.log(c["AMT_INCOME_TOTAL"]))
             + 0.45 * (c["REGION_RATING_CLIENT_W_CITY"] - 2)
             + 0.35 * np.isnan(c["AMT_REQ_CREDIT_BUREAU_YEAR"])
@@ -362,8 +389,14 @@ class _QuantileCurve:
 
     _GRID = (np.arange(4000) + 0.5) / 4000
 
-    def __init__(self, *, knots: tuple[float, float, float, float, float],
-                 lower_power: float, upper_power: float, log_upper: bool = False) -> None:
+    def __init__(
+        self,
+        *,
+        knots: tuple[float, float, float, float, float],
+        lower_power: float,
+        upper_power: float,
+        log_upper: bool = False,
+    ) -> None:
         self.knots = knots
         self.lower_power = lower_power
         self.upper_power = upper_power
@@ -380,14 +413,16 @@ class _QuantileCurve:
         curve.upper_power = _solve_power(lambda k: curve._mean(1.0, k), s.mean)
         if abs(curve._mean(1.0, curve.upper_power) - s.mean) > 1e-3 * (s.max - s.min):
             curve.lower_power = _solve_power(
-                lambda k: curve._mean(k, curve.upper_power), s.mean, increasing=True)
+                lambda k: curve._mean(k, curve.upper_power), s.mean, increasing=True
+            )
         return curve
 
-    def _segment(self, t: np.ndarray, low: float, high: float, power: float,
-                 log: bool) -> np.ndarray:
+    def _segment(
+        self, t: np.ndarray, low: float, high: float, power: float, log: bool
+    ) -> np.ndarray:
         if log:
-            return low * np.power(high / low, np.power(t, power))
-        return low + (high - low) * np.power(t, power)
+            return np.asarray(low * np.power(high / low, np.power(t, power)))
+        return np.asarray(low + (high - low) * np.power(t, power))
 
     def _mean(self, lower_power: float, upper_power: float) -> float:
         mn, q1, q2, q3, mx = self.knots
@@ -409,8 +444,9 @@ class _QuantileCurve:
         return x
 
 
-def _solve_power(mean_of: Callable[[float], float], target: float, *,
-                 increasing: bool = False) -> float:
+def _solve_power(
+    mean_of: Callable[[float], float], target: float, *, increasing: bool = False
+) -> float:
     """Bisection in log space for the power whose curve mean is closest to `target`.
     The mean falls as the power grows (rises, for the lower tail)."""
     low, high = math.log(0.05), math.log(20_000.0)

@@ -14,7 +14,7 @@ import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
+from typing import ClassVar, Literal
 
 import numpy as np
 
@@ -22,11 +22,11 @@ from agi_credit.rruntime.errors import RError
 
 os.environ.setdefault("TZ", "UTC")  # R asks timedatectl for the zone otherwise, noisily
 
-import rpy2.rinterface_lib.callbacks as _callbacks  # noqa: E402
-import rpy2.robjects as ro  # noqa: E402
-from rpy2.rinterface_lib.embedded import RRuntimeError  # noqa: E402
-from rpy2.robjects import numpy2ri  # noqa: E402
-from rpy2.robjects.conversion import localconverter  # noqa: E402
+import rpy2.rinterface_lib.callbacks as _callbacks
+import rpy2.robjects as ro
+from rpy2.rinterface_lib.embedded import RRuntimeError
+from rpy2.robjects import numpy2ri
+from rpy2.robjects.conversion import localconverter
 
 __all__ = ["ModelShape", "RModel", "r_environment"]
 
@@ -81,8 +81,8 @@ def _r_message(exc: Exception) -> str:
 class _Session:
     """The embedded R session and our helper functions, made once."""
 
-    _helpers: ro.ListVector | None = None
-    _captured: list[str] = []
+    _helpers: ClassVar[ro.ListVector | None] = None
+    _captured: ClassVar[list[str]] = []
 
     @classmethod
     def helpers(cls) -> ro.ListVector:
@@ -118,12 +118,13 @@ class RModel:
         helpers = _Session.helpers()
         try:
             robj = ro.r["readRDS"](str(path))
-            shape = str(helpers.rx2("shape")(robj)[0])
+            shape: ModelShape = (
+                "recipe+glm" if str(helpers.rx2("shape")(robj)[0]) == "recipe+glm" else "generic"
+            )
             features = tuple(str(f) for f in helpers.rx2("features")(robj, shape))
         except RRuntimeError as exc:
             raise RError(f"R cannot read {path.name}: {_r_message(exc)}") from exc
-        return cls(path=path, shape=shape, features=features,  # type: ignore[arg-type]
-                   _robj=robj)
+        return cls(path=path, shape=shape, features=features, _robj=robj)
 
     def predict_proba(self, columns: Mapping[str, Sequence[float] | np.ndarray]) -> np.ndarray:
         """P(default) for each row; `columns` maps each feature to its values (NaN = missing).
@@ -154,5 +155,7 @@ def r_environment() -> dict[str, object]:
     versions = _Session.call("versions")
     r_version = str(versions.rx2("r")[0])  # type: ignore[attr-defined]
     packages = versions.rx2("packages")  # type: ignore[attr-defined]
-    return {"r_version": r_version,
-            "packages": {str(k): str(v) for k, v in zip(packages.names, packages, strict=True)}}
+    return {
+        "r_version": r_version,
+        "packages": {str(k): str(v) for k, v in zip(packages.names, packages, strict=True)},
+    }

@@ -40,11 +40,14 @@ class Artifact(BaseModel):
     size_bytes: int
 
 
+Action = Literal["register", "promote", "rollback", "reject"]
+
+
 class HistoryEvent(BaseModel):
     model_config = ConfigDict(extra="allow")
 
     at: str = Field(default_factory=utc_now)
-    action: Literal["register", "promote", "rollback", "reject"]
+    action: Action
     version: str
     actor: str
     previous_version: str | None = None
@@ -65,6 +68,8 @@ class ModelEntry(BaseModel):
     training_data: dict[str, Any] | None = None
     runtime: dict[str, Any] | None = None
     """R version, package versions, train script digest: what reproduces the fit."""
+    model_metadata: dict[str, Any] | None = None
+    """What train.R wrote in model_metadata.json (features, and whatever else it adds)."""
     gate: dict[str, Any] | None = None
     """The promotion gate's decision at registration: passed, reason, thresholds."""
     status_reason: str | None = None

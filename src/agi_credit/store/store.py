@@ -35,6 +35,7 @@ from agi_credit.store.errors import (
     VersionRejected,
 )
 from agi_credit.store.metadata import (
+    Action,
     Artifact,
     HistoryEvent,
     ModelEntry,
@@ -119,8 +120,10 @@ class ModelStore:
         try:
             metadata = StoreMetadata.model_validate_json(text)
         except ValidationError as exc:
-            raise StoreError(f"{self.metadata_path} is not a valid model store: "
-                             f"{exc.errors()[0]['msg']} at {exc.errors()[0]['loc']}") from exc
+            raise StoreError(
+                f"{self.metadata_path} is not a valid model store: "
+                f"{exc.errors()[0]['msg']} at {exc.errors()[0]['loc']}"
+            ) from exc
         for entry in metadata.models:
             version_number(entry.version)
         return metadata
@@ -139,8 +142,10 @@ class ModelStore:
             raise EmptyStore(self.root)
         entry = metadata.find(metadata.current_version)
         if entry is None:
-            raise StoreError(f"{self.metadata_path}: current_version "
-                             f"{metadata.current_version} is not among the models")
+            raise StoreError(
+                f"{self.metadata_path}: current_version "
+                f"{metadata.current_version} is not among the models"
+            )
         return entry
 
     # -- writing ------------------------------------------------------------------------
@@ -154,11 +159,14 @@ class ModelStore:
             lock = FileLock(self.root / ".lock", timeout=self.lock_timeout)
             lock.acquire()
         except Timeout as exc:
-            raise StoreError(f"the model store at {self.root} is locked by another job "
-                             f"(waited {self.lock_timeout:.0f} s)") from exc
+            raise StoreError(
+                f"the model store at {self.root} is locked by another job "
+                f"(waited {self.lock_timeout:.0f} s)"
+            ) from exc
         except OSError as exc:
-            raise StoreError(f"cannot write to the model store at {self.root}: "
-                             f"{exc.strerror or exc}") from exc
+            raise StoreError(
+                f"cannot write to the model store at {self.root}: {exc.strerror or exc}"
+            ) from exc
         try:
             txn = StoreTransaction(self, self.read(), actor=actor or default_actor())
             try:
@@ -195,8 +203,9 @@ class ModelStore:
             path = self.staging_dir / f"job-{uuid.uuid4().hex[:12]}"
             path.mkdir()
         except OSError as exc:
-            raise StoreError(f"cannot write to the model store at {self.root}: "
-                             f"{exc.strerror or exc}") from exc
+            raise StoreError(
+                f"cannot write to the model store at {self.root}: {exc.strerror or exc}"
+            ) from exc
         try:
             yield path
         finally:
@@ -204,8 +213,9 @@ class ModelStore:
 
     # -- governance ---------------------------------------------------------------------
 
-    def promote(self, version: str, *, actor: str | None = None,
-                reason: str | None = None) -> ModelEntry:
+    def promote(
+        self, version: str, *, actor: str | None = None, reason: str | None = None
+    ) -> ModelEntry:
         """Make `version` the current one."""
         with self.transaction(actor=actor) as txn:
             return txn.promote(version, reason=reason)
@@ -235,11 +245,17 @@ class StoreTransaction:
         so a version whose entry was lost is still never reused."""
         seen = [m.number for m in self.metadata.models]
         if self.store.models_dir.is_dir():
-            seen += [version_number(match[1]) for p in self.store.models_dir.iterdir()
-                     if (match := _VERSIONED_FILE.match(p.name))]
+            seen += [
+                version_number(match[1])
+                for p in self.store.models_dir.iterdir()
+                if (match := _VERSIONED_FILE.match(p.name))
+            ]
         if self.store.reports_dir.is_dir():
-            seen += [version_number(p.name) for p in self.store.reports_dir.iterdir()
-                     if re.fullmatch(r"v[1-9][0-9]*", p.name)]
+            seen += [
+                version_number(p.name)
+                for p in self.store.reports_dir.iterdir()
+                if re.fullmatch(r"v[1-9][0-9]*", p.name)
+            ]
         return version_name(max(seen, default=0) + 1)
 
     def install_artifact(self, source: Path, version: str) -> Artifact:
@@ -258,8 +274,11 @@ class StoreTransaction:
             raise StoreError(f"{target} already exists; versions are never reused") from exc
         except OSError as exc:
             raise StoreError(f"cannot write {target}: {exc.strerror or exc}") from exc
-        return Artifact(path=str(target.relative_to(self.store.root)),
-                        sha256=_sha256(target), size_bytes=target.stat().st_size)
+        return Artifact(
+            path=str(target.relative_to(self.store.root)),
+            sha256=_sha256(target),
+            size_bytes=target.stat().st_size,
+        )
 
     def create_report_dir(self, version: str) -> Path:
         path = self.store.report_dir(version)
@@ -301,8 +320,10 @@ class StoreTransaction:
     def reject(self, version: str, *, reason: str) -> ModelEntry:
         entry = self._existing(version)
         if version == self.metadata.current_version:
-            raise StoreError(f"{version} is the current version: promote another version "
-                             "or roll back before rejecting it")
+            raise StoreError(
+                f"{version} is the current version: promote another version "
+                "or roll back before rejecting it"
+            )
         entry.status = Status.REJECTED
         entry.status_reason = reason
         self._record("reject", version, reason=reason)
@@ -332,7 +353,7 @@ class StoreTransaction:
             raise EmptyStore(self.store.root)
         return self._existing(self.metadata.current_version)
 
-    def _activate(self, entry: ModelEntry, *, action: str, reason: str | None) -> None:
+    def _activate(self, entry: ModelEntry, *, action: Action, reason: str | None) -> None:
         previous = self.metadata.current_version
         for other in self.metadata.models:
             if self.metadata.status_of(other) is Status.ACTIVE:
@@ -355,14 +376,27 @@ class StoreTransaction:
                     stack.append(event.version)
         current = self.metadata.current_version
         if not stack and current is not None:
-            stack = [v for v in self.metadata.versions()
-                     if version_number(v) <= version_number(current)]
+            stack = [
+                v for v in self.metadata.versions() if version_number(v) <= version_number(current)
+            ]
         if current is not None and (not stack or stack[-1] != current):
             stack.append(current)
         return stack
 
-    def _record(self, action: str, version: str, *, previous: str | None = None,
-                reason: str | None = None) -> None:
-        self.metadata.history.append(HistoryEvent(
-            action=action, version=version, actor=self.actor,  # type: ignore[arg-type]
-            previous_version=previous, reason=reason))
+    def _record(
+        self,
+        action: Action,
+        version: str,
+        *,
+        previous: str | None = None,
+        reason: str | None = None,
+    ) -> None:
+        self.metadata.history.append(
+            HistoryEvent(
+                action=action,
+                version=version,
+                actor=self.actor,
+                previous_version=previous,
+                reason=reason,
+            )
+        )

@@ -55,8 +55,14 @@ class TrainingResult:
     timings: dict[str, float] = field(default_factory=dict)
 
 
-def resolve_dataset(path: Path, *, synthetic: bool, rows: int, seed: int,
-                    on_progress: Callable[[int], None] | None = None) -> Path:
+def resolve_dataset(
+    path: Path,
+    *,
+    synthetic: bool,
+    rows: int,
+    seed: int,
+    on_progress: Callable[[int], None] | None = None,
+) -> Path:
     """The training CSV at `path`; with `synthetic`, generated there when absent."""
     if path.is_file():
         return path
@@ -64,13 +70,20 @@ def resolve_dataset(path: Path, *, synthetic: bool, rows: int, seed: int,
         raise TrainingError(
             f"no training data at {path}. Put the real Home Credit application_train.csv "
             "there (Kaggle competition 'home-credit-default-risk'), point DATA_PATH or "
-            "--data at it, or pass --synthetic to generate a stand-in with the same schema.")
+            "--data at it, or pass --synthetic to generate a stand-in with the same schema."
+        )
     write_csv(generate_frame(rows, seed=seed), path, on_progress=on_progress)
     return path
 
 
-def run_training(data_path: Path, store: ModelStore, config: TrainingConfig, *,
-                 actor: str | None = None, log: Log = print) -> TrainingResult:
+def run_training(
+    data_path: Path,
+    store: ModelStore,
+    config: TrainingConfig,
+    *,
+    actor: str | None = None,
+    log: Log = print,
+) -> TrainingResult:
     """Train one version from `data_path` and register it in `store`."""
     timings: dict[str, float] = {}
     clock = time.perf_counter()
@@ -86,15 +99,19 @@ def run_training(data_path: Path, store: ModelStore, config: TrainingConfig, *,
     log(f"checking {data_path}")
     report = check_csv(data_path)
     if not report.ok:
-        raise TrainingError(f"{data_path} cannot be used for training:\n  - "
-                            + "\n  - ".join(report.errors))
+        raise TrainingError(
+            f"{data_path} cannot be used for training:\n  - " + "\n  - ".join(report.errors)
+        )
     lap("check")
 
     with store.staging() as staging:
-        split = stratified_split(data_path, staging, holdout_fraction=config.holdout_fraction,
-                                 seed=config.split_seed)
-        log(f"split {report.rows:,} rows: {split.train_rows:,} train, "
-            f"{split.holdout_rows:,} holdout (stratified, seed {config.split_seed})")
+        split = stratified_split(
+            data_path, staging, holdout_fraction=config.holdout_fraction, seed=config.split_seed
+        )
+        log(
+            f"split {report.rows:,} rows: {split.train_rows:,} train, "
+            f"{split.holdout_rows:,} holdout (stratified, seed {config.split_seed})"
+        )
         lap("split")
 
         output = staging / "output"
@@ -106,8 +123,10 @@ def run_training(data_path: Path, store: ModelStore, config: TrainingConfig, *,
         prob = model.predict_proba(read_columns(split.holdout_path, list(features)))
         _check_probabilities(prob, split.holdout_rows)
         metrics = evaluate(split.holdout_target, prob)
-        log(f"holdout: AUC {metrics.auc:.4f}, Gini {metrics.gini:.4f}, KS {metrics.ks:.4f}, "
-            f"Brier {metrics.brier:.4f}, log loss {metrics.log_loss:.4f}")
+        log(
+            f"holdout: AUC {metrics.auc:.4f}, Gini {metrics.gini:.4f}, KS {metrics.ks:.4f}, "
+            f"Brier {metrics.brier:.4f}, log loss {metrics.log_loss:.4f}"
+        )
         lap("validate+evaluate")
 
         plots = staging / "report"
@@ -115,18 +134,34 @@ def run_training(data_path: Path, store: ModelStore, config: TrainingConfig, *,
         write_plots(plots, split.holdout_target, prob, auc=metrics.auc)
         lap("plots")
 
-        runtime = {**r_environment(), "train_script": str(config.script),
-                   "train_script_sha256": file_sha256(config.script)}
-        training_data = {
-            "path": str(data_path), "sha256": report.sha256, "official": report.official,
-            "rows": report.rows, "train_rows": split.train_rows,
-            "holdout_rows": split.holdout_rows, "holdout_fraction": config.holdout_fraction,
-            "split_seed": config.split_seed, "default_rate": report.default_rate,
+        runtime = {
+            **r_environment(),
+            "train_script": str(config.script),
+            "train_script_sha256": file_sha256(config.script),
         }
-        result = _register(store, config, actor=actor, staged_rds=output / _STAGED_MODEL,
-                           features=features, metrics=metrics, runtime=runtime,
-                           training_data=training_data, script_metadata=script_metadata,
-                           plots=plots)
+        training_data = {
+            "path": str(data_path),
+            "sha256": report.sha256,
+            "official": report.official,
+            "rows": report.rows,
+            "train_rows": split.train_rows,
+            "holdout_rows": split.holdout_rows,
+            "holdout_fraction": config.holdout_fraction,
+            "split_seed": config.split_seed,
+            "default_rate": report.default_rate,
+        }
+        result = _register(
+            store,
+            config,
+            actor=actor,
+            staged_rds=output / _STAGED_MODEL,
+            features=features,
+            metrics=metrics,
+            runtime=runtime,
+            training_data=training_data,
+            script_metadata=script_metadata,
+            plots=plots,
+        )
         lap("register")
     result.timings = timings
     return result
@@ -135,15 +170,22 @@ def run_training(data_path: Path, store: ModelStore, config: TrainingConfig, *,
 def _run_train_script(config: TrainingConfig, train_csv: Path, output: Path, log: Log) -> None:
     rscript = shutil.which("Rscript")
     if rscript is None:
-        raise TrainingError("Rscript not found: install R (as root: apt-get install "
-                            "r-base-core r-cran-recipes r-cran-data.table r-cran-jsonlite)")
+        raise TrainingError(
+            "Rscript not found: install R (as root: apt-get install "
+            "r-base-core r-cran-recipes r-cran-data.table r-cran-jsonlite)"
+        )
     env = {**os.environ, "DATA_PATH": str(train_csv), "MODEL_OUTPUT_PATH": str(output)}
     env.setdefault("TZ", "UTC")
     log(f"running {config.script}")
     tail: collections.deque[str] = collections.deque(maxlen=12)
-    with subprocess.Popen([rscript, "--vanilla", str(config.script)], env=env, text=True,
-                          stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                          stdin=subprocess.DEVNULL) as process:
+    with subprocess.Popen(
+        [rscript, "--vanilla", str(config.script)],
+        env=env,
+        text=True,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        stdin=subprocess.DEVNULL,
+    ) as process:
         assert process.stdout is not None
         deadline = time.monotonic() + config.timeout_seconds
         for line in process.stdout:
@@ -151,17 +193,19 @@ def _run_train_script(config: TrainingConfig, train_csv: Path, output: Path, log
             log(f"  R | {line.rstrip()}")
             if time.monotonic() > deadline:
                 process.kill()
-                raise TrainingError(f"{config.script.name} ran longer than "
-                                    f"{config.timeout_seconds:.0f} s and was stopped")
+                raise TrainingError(
+                    f"{config.script.name} ran longer than "
+                    f"{config.timeout_seconds:.0f} s and was stopped"
+                )
         code = process.wait()
     if code != 0:
         errors = [line for line in tail if "error" in line.lower()] or list(tail)[-3:]
-        raise TrainingError(f"{config.script.name} failed (exit {code}): "
-                            + " | ".join(errors))
+        raise TrainingError(f"{config.script.name} failed (exit {code}): " + " | ".join(errors))
 
 
-def _validate_artifact(output: Path, split: Split) -> tuple[RModel, tuple[str, ...],
-                                                            dict[str, object]]:
+def _validate_artifact(
+    output: Path, split: Split
+) -> tuple[RModel, tuple[str, ...], dict[str, object]]:
     """The contract: model_v1.rds that R can load and model_metadata.json with features
     that the model and the data both have."""
     rds, metadata_file = output / _STAGED_MODEL, output / _STAGED_METADATA
@@ -173,16 +217,21 @@ def _validate_artifact(output: Path, split: Split) -> tuple[RModel, tuple[str, .
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
         raise TrainingError(f"{_STAGED_METADATA} is not valid JSON: {exc}") from exc
     features = script_metadata.get("features") if isinstance(script_metadata, dict) else None
-    if (not isinstance(features, list) or not features
-            or not all(isinstance(f, str) and f for f in features)):
+    if (
+        not isinstance(features, list)
+        or not features
+        or not all(isinstance(f, str) and f for f in features)
+    ):
         raise TrainingError(f"{_STAGED_METADATA} must list the model's `features` as strings")
     try:
         model = RModel.load(rds)
     except RError as exc:
         raise TrainingError(f"the trained model does not load in R: {exc}") from exc
     if model.features and set(model.features) != set(features):
-        raise TrainingError(f"features differ: the model uses {list(model.features)}, "
-                            f"{_STAGED_METADATA} lists {features}")
+        raise TrainingError(
+            f"features differ: the model uses {list(model.features)}, "
+            f"{_STAGED_METADATA} lists {features}"
+        )
     header = split.holdout_path.open(encoding="utf-8").readline().strip().split(",")
     if missing := [f for f in features if f not in header]:
         raise TrainingError(f"features not in the data: {missing}")
@@ -196,24 +245,46 @@ def _check_probabilities(prob: np.ndarray, rows: int) -> None:
         raise TrainingError("the model returned probabilities outside [0, 1] or NaN")
 
 
-def _register(store: ModelStore, config: TrainingConfig, *, actor: str | None,
-              staged_rds: Path, features: tuple[str, ...], metrics: Metrics,
-              runtime: dict[str, object], training_data: dict[str, object],
-              script_metadata: dict[str, object], plots: Path) -> TrainingResult:
+def _register(
+    store: ModelStore,
+    config: TrainingConfig,
+    *,
+    actor: str | None,
+    staged_rds: Path,
+    features: tuple[str, ...],
+    metrics: Metrics,
+    runtime: dict[str, object],
+    training_data: dict[str, object],
+    script_metadata: dict[str, object],
+    plots: Path,
+) -> TrainingResult:
     with store.transaction(actor=actor) as txn:
         version = txn.next_version()
         artifact = txn.install_artifact(staged_rds, version)
-        current = (txn.metadata.find(txn.metadata.current_version)
-                   if txn.metadata.current_version else None)
+        current = (
+            txn.metadata.find(txn.metadata.current_version)
+            if txn.metadata.current_version
+            else None
+        )
         decision = decide(
-            auc=metrics.auc, min_auc=config.min_auc, auc_tolerance=config.auc_tolerance,
+            auc=metrics.auc,
+            min_auc=config.min_auc,
+            auc_tolerance=config.auc_tolerance,
             current_version=current.version if current else None,
-            current_auc=(current.metrics or {}).get("auc") if current else None)
+            current_auc=(current.metrics or {}).get("auc") if current else None,
+        )
         entry = ModelEntry(
-            version=version, created_at=utc_now(), features=list(features),
-            artifact=artifact, metrics=metrics.as_dict(),
-            decision_threshold=config.decision_threshold, training_data=training_data,
-            runtime=runtime, gate=decision.as_dict(), model_metadata=script_metadata)
+            version=version,
+            created_at=utc_now(),
+            features=list(features),
+            artifact=artifact,
+            metrics=metrics.as_dict(),
+            decision_threshold=config.decision_threshold,
+            training_data=training_data,
+            runtime=runtime,
+            gate=decision.as_dict(),
+            model_metadata=script_metadata,
+        )
         txn.add(entry)
         if decision.promote:
             txn.promote(version, reason=f"promotion gate: {decision.reason}")
@@ -226,7 +297,9 @@ def _register(store: ModelStore, config: TrainingConfig, *, actor: str | None,
                 shutil.copyfile(png, report_dir / png.name)
             write_model_card(report_dir, entry)
         except OSError as exc:
-            raise TrainingError(f"cannot write the report into {report_dir}: "
-                                f"{exc.strerror or exc}") from exc
-    return TrainingResult(entry=entry, promoted=decision.promote, reason=decision.reason,
-                          report_dir=report_dir)
+            raise TrainingError(
+                f"cannot write the report into {report_dir}: {exc.strerror or exc}"
+            ) from exc
+    return TrainingResult(
+        entry=entry, promoted=decision.promote, reason=decision.reason, report_dir=report_dir
+    )

@@ -38,14 +38,13 @@ def roc_curve(y: np.ndarray, score: np.ndarray) -> tuple[np.ndarray, np.ndarray]
 
 
 def _auc(y: np.ndarray, score: np.ndarray) -> float:
-    """Mann–Whitney AUC with ties counted half."""
+    """Mann-Whitney AUC with ties counted half."""
     _, inverse, counts = np.unique(score, return_inverse=True, return_counts=True)
     ends = np.cumsum(counts)
     ranks = ((ends - counts + ends + 1) / 2)[inverse]  # tied scores share their mean rank
     positives = int(y.sum())
     negatives = len(y) - positives
-    return float((ranks[y == 1].sum() - positives * (positives + 1) / 2)
-                 / (positives * negatives))
+    return float((ranks[y == 1].sum() - positives * (positives + 1) / 2) / (positives * negatives))
 
 
 def evaluate(y: np.ndarray, prob: np.ndarray) -> Metrics:
@@ -71,8 +70,9 @@ def evaluate(y: np.ndarray, prob: np.ndarray) -> Metrics:
     )
 
 
-def calibration_bins(y: np.ndarray, prob: np.ndarray, *,
-                     bins: int = 10) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def calibration_bins(
+    y: np.ndarray, prob: np.ndarray, *, bins: int = 10
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Mean predicted vs observed default rate in `bins` equal-count bins of `prob`."""
     order = np.argsort(prob, kind="mergesort")
     groups = [g for g in np.array_split(order, bins) if len(g)]

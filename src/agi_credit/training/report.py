@@ -38,8 +38,13 @@ def write_plots(out_dir: Path, y: np.ndarray, prob: np.ndarray, *, auc: float) -
     fig, ax = plt.subplots(figsize=(5, 5), dpi=100)
     ax.plot([0, top], [0, top], linestyle="--", color="grey", label="perfect calibration")
     ax.plot(predicted, observed, marker="o", label="model (deciles)")
-    ax.set(xlabel="mean predicted P(default)", ylabel="observed default rate",
-           title="Calibration, holdout", xlim=(0, top), ylim=(0, top))
+    ax.set(
+        xlabel="mean predicted P(default)",
+        ylabel="observed default rate",
+        title="Calibration, holdout",
+        xlim=(0, top),
+        ylim=(0, top),
+    )
     ax.legend(loc="upper left")
     fig.tight_layout()
     fig.savefig(out_dir / CALIBRATION_PNG)
@@ -53,9 +58,12 @@ def write_model_card(out_dir: Path, entry: ModelEntry) -> Path:
     runtime = entry.runtime or {}
     gate = entry.gate or {}
     packages = ", ".join(f"{k} {v}" for k, v in (runtime.get("packages") or {}).items())
-    metric_rows = "\n".join(f"| {name} | {value:.4f} |" if isinstance(value, float) and
-                            name != "rows" else f"| {name} | {value:,.0f} |"
-                            for name, value in metrics.items())
+    metric_rows = "\n".join(
+        f"| {name} | {value:.4f} |"
+        if isinstance(value, float) and name != "rows"
+        else f"| {name} | {value:,.0f} |"
+        for name, value in metrics.items()
+    )
     card = f"""# Model card: agi-credit {entry.version}
 
 ## Model details
@@ -78,8 +86,11 @@ Not for use as the sole basis of a decision, nor on populations unlike the train
 
 ## Training data
 - File: `{data.get("path", "?")}` ({data.get("rows", 0):,} rows), sha256
-  `{data.get("sha256", "?")}`{" — the official Home Credit file" if data.get("official")
-  else " — not the official file (a sample or the synthetic stand-in)"}.
+  `{data.get("sha256", "?")}`{
+        " — the official Home Credit file"
+        if data.get("official")
+        else " — not the official file (a sample or the synthetic stand-in)"
+    }.
 - Split: {data.get("train_rows", 0):,} rows for training and {data.get("holdout_rows", 0):,}
   held out (stratified on TARGET, seed {data.get("split_seed", "?")}).
 

@@ -1,0 +1,49 @@
+# agi-credit — `make help` lists the targets.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+INSTALLED := $(VENV)/.installed
+export TZ ?= UTC
+
+.PHONY: help setup r-deps run test lint format bench-train clean
+
+help: ## List the targets
+	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | \
+		awk 'BEGIN {FS = ":.*## "}; {printf "  \033[36m%-12s\033[0m %s\n", $$1, $$2}'
+
+setup: r-deps $(INSTALLED) ## Install R (Debian packages, as root) and the .venv; quick when done
+
+r-deps:
+	@scripts/ensure-r.sh
+
+# The venv is rebuilt only when the dependencies change.
+$(INSTALLED): pyproject.toml constraints.txt
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -c constraints.txt -e '.[dev]'
+	@touch $@
+
+run: setup ## Synthetic data if there is none, train a version, print the model table
+	$(BIN)/agi-credit train --synthetic
+	$(BIN)/agi-credit models
+
+test: setup ## Run the test suite (real R, real processes)
+	$(BIN)/pytest
+
+lint: setup ## ruff and mypy
+	$(BIN)/ruff check src tests bench
+	$(BIN)/ruff format --check src tests bench
+	$(BIN)/mypy
+
+format: setup ## Format the code with ruff
+	$(BIN)/ruff format src tests bench
+	$(BIN)/ruff check --fix src tests bench
+
+bench-train: setup ## Full-size synthetic data through the whole training job
+	$(BIN)/python bench/train.py
+
+clean: ## Remove the venv, caches and the local store (keeps data/)
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache artifacts src/*.egg-info
