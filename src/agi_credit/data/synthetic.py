@@ -409,11 +409,14 @@ class _QuantileCurve:
         curve = cls(knots=knots, lower_power=1.0, upper_power=1.0, log_upper=log_upper)
         if math.isnan(s.mean) or s.max == s.min:
             return curve
-        # Match the mean with the upper tail first, then with the lower one.
-        curve.upper_power = _solve_power(lambda k: curve._mean(1.0, k), s.mean)
-        if abs(curve._mean(1.0, curve.upper_power) - s.mean) > 1e-3 * (s.max - s.min):
+        # Tails are only ever compressed towards the quartiles (power ≥ 1): a mean below the
+        # linear curve's compresses the upper tail (a heavy right tail), one above it the
+        # lower tail.
+        if curve._mean(1.0, 1.0) > s.mean:
+            curve.upper_power = _solve_power(lambda k: curve._mean(1.0, k), s.mean)
+        else:
             curve.lower_power = _solve_power(
-                lambda k: curve._mean(k, curve.upper_power), s.mean, increasing=True
+                lambda k: curve._mean(k, 1.0), s.mean, increasing=True
             )
         return curve
 
@@ -447,9 +450,9 @@ class _QuantileCurve:
 def _solve_power(
     mean_of: Callable[[float], float], target: float, *, increasing: bool = False
 ) -> float:
-    """Bisection in log space for the power whose curve mean is closest to `target`.
+    """Bisection in log space for the power (≥ 1) whose curve mean is closest to `target`.
     The mean falls as the power grows (rises, for the lower tail)."""
-    low, high = math.log(0.05), math.log(20_000.0)
+    low, high = 0.0, math.log(20_000.0)
     for _ in range(50):
         mid = (low + high) / 2
         too_high = mean_of(math.exp(mid)) > target

@@ -262,7 +262,7 @@ class StoreTransaction:
         """Move a staged .rds into models/ as model_vN.rds (never overwriting one)."""
         target = self.store.artifact_path(version)
         try:
-            self.store.models_dir.mkdir(parents=True, exist_ok=True)
+            self._make_dir(self.store.models_dir)
             with source.open("rb") as src, target.open("xb") as dst:
                 self._created.append(target)
                 shutil.copyfileobj(src, dst, 1 << 20)
@@ -283,7 +283,8 @@ class StoreTransaction:
     def create_report_dir(self, version: str) -> Path:
         path = self.store.report_dir(version)
         try:
-            path.mkdir(parents=True)
+            self._make_dir(self.store.reports_dir)
+            path.mkdir()
         except OSError as exc:
             raise StoreError(f"cannot create {path}: {exc.strerror or exc}") from exc
         self._created.append(path)
@@ -338,6 +339,12 @@ class StoreTransaction:
                 path.unlink(missing_ok=True)
 
     # -- internals -------------------------------------------------------------------
+
+    def _make_dir(self, path: Path) -> None:
+        """mkdir that `undo` reverses when it created the directory."""
+        if not path.is_dir():
+            path.mkdir(parents=True)
+            self._created.append(path)
 
     def _existing(self, version: str) -> ModelEntry:
         version_number(version)

@@ -1,0 +1,83 @@
+"""Shared fixtures: small synthetic data, trained stores, and the CLI as a real process."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import subprocess
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from agi_credit.data import generate_frame, write_csv
+from agi_credit.store import ModelStore
+from agi_credit.training import TrainingConfig, TrainingResult, run_training
+
+REPO = Path(__file__).resolve().parents[1]
+TRAIN_R = REPO / "training-job" / "train.R"
+SMALL_ROWS = 20_000
+
+
+def run_cli(*args: str | Path, env: dict[str, str] | None = None,
+            timeout: float = 300) -> subprocess.CompletedProcess[str]:
+    """`agi-credit ARGS` in a separate process, as a user would run it."""
+    return subprocess.run(
+        [sys.executable, "-m", "agi_credit", *map(str, args)],
+        capture_output=True, text=True, timeout=timeout, cwd=REPO,
+        env={**os.environ, "COLUMNS": "200", **(env or {})},
+    )
+
+
+def snapshot(root: Path) -> dict[str, str]:
+    """Every file under `root` with the sha256 of its content: equal snapshots, equal stores."""
+    if not root.exists():
+        return {}
+    return {
+        str(p.relative_to(root)): hashlib.sha256(p.read_bytes()).hexdigest()
+        for p in sorted(root.rglob("*")) if p.is_file() and p.name != ".lock"
+    } | {str(p.relative_to(root)) + "/": "dir" for p in root.rglob("*") if p.is_dir()
+         and p.name != "staging"}
+
+
+@pytest.fixture(scope="session")
+def small_csv(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A 20,000-row synthetic application_train.csv, made once per test session."""
+    path = tmp_path_factory.mktemp("data") / "application_train.csv"
+    write_csv(generate_frame(SMALL_ROWS, seed=7), path)
+    return path
+
+
+@pytest.fixture
+def config() -> TrainingConfig:
+    """The real train.R with a gate every sane four-feature model passes."""
+    return TrainingConfig(script=TRAIN_R, min_auc=0.52, auc_tolerance=0.01)
+
+
+Train = Callable[..., TrainingResult]
+
+
+@pytest.fixture
+def train(small_csv: Path, config: TrainingConfig) -> Train:
+    """Run the whole training job in-process against a store."""
+    def _train(store: ModelStore, *, data: Path = small_csv,
+               config: TrainingConfig = config) -> TrainingResult:
+        return run_training(data, store, config, actor="pytest", log=lambda _line: None)
+
+    return _train
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> ModelStore:
+    return ModelStore(tmp_path / "store")
+
+
+@pytest.fixture(scope="session")
+def trained_store(tmp_path_factory: pytest.TempPathFactory, small_csv: Path) -> ModelStore:
+    """A store with v1 trained by the real job (read-only use: copy it to change it)."""
+    store = ModelStore(tmp_path_factory.mktemp("trained") / "store")
+    run_training(small_csv, store, TrainingConfig(script=TRAIN_R, min_auc=0.52,
+                                                  auc_tolerance=0.01),
+                 actor="pytest", log=lambda _line: None)
+    return store
