@@ -20,12 +20,16 @@ TRAIN_R = REPO / "training-job" / "train.R"
 SMALL_ROWS = 20_000
 
 
-def run_cli(*args: str | Path, env: dict[str, str] | None = None,
-            timeout: float = 300) -> subprocess.CompletedProcess[str]:
+def run_cli(
+    *args: str | Path, env: dict[str, str] | None = None, timeout: float = 300
+) -> subprocess.CompletedProcess[str]:
     """`agi-credit ARGS` in a separate process, as a user would run it."""
     return subprocess.run(
         [sys.executable, "-m", "agi_credit", *map(str, args)],
-        capture_output=True, text=True, timeout=timeout, cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        cwd=REPO,
         env={**os.environ, "COLUMNS": "200", **(env or {})},
     )
 
@@ -36,9 +40,13 @@ def snapshot(root: Path) -> dict[str, str]:
         return {}
     return {
         str(p.relative_to(root)): hashlib.sha256(p.read_bytes()).hexdigest()
-        for p in sorted(root.rglob("*")) if p.is_file() and p.name != ".lock"
-    } | {str(p.relative_to(root)) + "/": "dir" for p in root.rglob("*") if p.is_dir()
-         and p.name != "staging"}
+        for p in sorted(root.rglob("*"))
+        if p.is_file() and p.name != ".lock"
+    } | {
+        str(p.relative_to(root)) + "/": "dir"
+        for p in root.rglob("*")
+        if p.is_dir() and p.name != "staging"
+    }
 
 
 @pytest.fixture(scope="session")
@@ -61,8 +69,10 @@ Train = Callable[..., TrainingResult]
 @pytest.fixture
 def train(small_csv: Path, config: TrainingConfig) -> Train:
     """Run the whole training job in-process against a store."""
-    def _train(store: ModelStore, *, data: Path = small_csv,
-               config: TrainingConfig = config) -> TrainingResult:
+
+    def _train(
+        store: ModelStore, *, data: Path = small_csv, config: TrainingConfig = config
+    ) -> TrainingResult:
         return run_training(data, store, config, actor="pytest", log=lambda _line: None)
 
     return _train
@@ -77,7 +87,11 @@ def store(tmp_path: Path) -> ModelStore:
 def trained_store(tmp_path_factory: pytest.TempPathFactory, small_csv: Path) -> ModelStore:
     """A store with v1 trained by the real job (read-only use: copy it to change it)."""
     store = ModelStore(tmp_path_factory.mktemp("trained") / "store")
-    run_training(small_csv, store, TrainingConfig(script=TRAIN_R, min_auc=0.52,
-                                                  auc_tolerance=0.01),
-                 actor="pytest", log=lambda _line: None)
+    run_training(
+        small_csv,
+        store,
+        TrainingConfig(script=TRAIN_R, min_auc=0.52, auc_tolerance=0.01),
+        actor="pytest",
+        log=lambda _line: None,
+    )
     return store

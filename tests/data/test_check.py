@@ -45,27 +45,32 @@ def test_a_good_file_passes_and_is_not_the_official_one(small_csv: Path) -> None
 
 
 def test_missing_and_unexpected_columns_are_named(small_csv: Path, tmp_path: Path) -> None:
-    path = _rewrite(small_csv, tmp_path / "bad.csv",
-                    edit_header=lambda h: h.replace("AMT_CREDIT,", "AMT_CREDITS,"))
+    path = _rewrite(
+        small_csv,
+        tmp_path / "bad.csv",
+        edit_header=lambda h: h.replace("AMT_CREDIT,", "AMT_CREDITS,"),
+    )
     report = check_csv(path)
     assert "missing columns: AMT_CREDIT" in report.errors
     assert "unexpected columns: AMT_CREDITS" in report.errors
 
 
 def test_a_text_value_in_a_number_column_is_found(small_csv: Path, tmp_path: Path) -> None:
-    path = _rewrite(small_csv, tmp_path / "bad.csv",
-                    edit_row=lambda h, r: _set_field(h, r, "DAYS_BIRTH", "abc"))
+    path = _rewrite(
+        small_csv, tmp_path / "bad.csv", edit_row=lambda h, r: _set_field(h, r, "DAYS_BIRTH", "abc")
+    )
     report = check_csv(path)
     assert report.errors == [
-        "column DAYS_BIRTH: 1 value(s) are not integers (first at data row 5: 'abc')"]
+        "column DAYS_BIRTH: 1 value(s) are not integers (first at data row 5: 'abc')"
+    ]
 
 
 def test_a_target_outside_zero_one_is_rejected(small_csv: Path, tmp_path: Path) -> None:
-    path = _rewrite(small_csv, tmp_path / "bad.csv",
-                    edit_row=lambda h, r: _set_field(h, r, "TARGET", "2"))
+    path = _rewrite(
+        small_csv, tmp_path / "bad.csv", edit_row=lambda h, r: _set_field(h, r, "TARGET", "2")
+    )
     report = check_csv(path)
-    assert report.errors == [
-        "TARGET must be 0 or 1: 1 row(s) are not (first at data row 5: '2')"]
+    assert report.errors == ["TARGET must be 0 or 1: 1 row(s) are not (first at data row 5: '2')"]
 
 
 def test_a_header_without_rows_is_rejected(small_csv: Path, tmp_path: Path) -> None:
@@ -110,8 +115,9 @@ def test_cli_reports_ok_with_rows_and_origin(small_csv: Path) -> None:
 
 
 def test_cli_exits_non_zero_and_names_the_problem(small_csv: Path, tmp_path: Path) -> None:
-    path = _rewrite(small_csv, tmp_path / "bad.csv",
-                    edit_header=lambda h: h.replace(",TARGET,", ",LABEL,"))
+    path = _rewrite(
+        small_csv, tmp_path / "bad.csv", edit_header=lambda h: h.replace(",TARGET,", ",LABEL,")
+    )
     result = run_cli("check-data", path)
     assert result.returncode == 1
     assert "missing columns: TARGET" in result.stderr

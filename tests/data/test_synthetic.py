@@ -90,25 +90,30 @@ def test_every_level_has_its_real_frequency(frame: pd.DataFrame) -> None:
         assert set(observed.index) <= set(levels), column
         total = sum(levels.values())
         for level, count in levels.items():
-            assert observed.get(level, 0.0) == pytest.approx(
-                count / total, abs=SHARE_TOLERANCE), (column, level)
+            assert observed.get(level, 0.0) == pytest.approx(count / total, abs=SHARE_TOLERANCE), (
+                column,
+                level,
+            )
 
 
 def test_every_column_has_its_real_missing_rate(frame: pd.DataFrame) -> None:
     for column in REF.columns:
         expected = REF.stats[column].missing_rate
-        assert frame[column].isna().mean() == pytest.approx(expected, abs=MISSING_TOLERANCE), (
-            column)
+        assert frame[column].isna().mean() == pytest.approx(expected, abs=MISSING_TOLERANCE), column
 
 
-@pytest.mark.parametrize("group", [
-    [f"AMT_REQ_CREDIT_BUREAU_{p}" for p in ("HOUR", "DAY", "WEEK", "MON", "QRT", "YEAR")],
-    [f"{k}_{d}_CNT_SOCIAL_CIRCLE" for k in ("OBS", "DEF") for d in ("30", "60")],
-    ["APARTMENTS_AVG", "APARTMENTS_MODE", "APARTMENTS_MEDI"],
-    ["COMMONAREA_AVG", "COMMONAREA_MODE", "COMMONAREA_MEDI"],
-])
-def test_shared_missingness_groups_miss_the_same_rows(frame: pd.DataFrame,
-                                                      group: list[str]) -> None:
+@pytest.mark.parametrize(
+    "group",
+    [
+        [f"AMT_REQ_CREDIT_BUREAU_{p}" for p in ("HOUR", "DAY", "WEEK", "MON", "QRT", "YEAR")],
+        [f"{k}_{d}_CNT_SOCIAL_CIRCLE" for k in ("OBS", "DEF") for d in ("30", "60")],
+        ["APARTMENTS_AVG", "APARTMENTS_MODE", "APARTMENTS_MEDI"],
+        ["COMMONAREA_AVG", "COMMONAREA_MODE", "COMMONAREA_MEDI"],
+    ],
+)
+def test_shared_missingness_groups_miss_the_same_rows(
+    frame: pd.DataFrame, group: list[str]
+) -> None:
     masks = frame[group].isna()
     assert masks.any().all()
     assert (masks.nunique(axis=1) == 1).all()
@@ -130,7 +135,9 @@ def test_numeric_columns_follow_the_real_quantiles(frame: pd.DataFrame) -> None:
         scale = max(s.p75 - s.p25, s.std * 0.5)
         for q, real in ((0.25, s.p25), (0.5, s.p50), (0.75, s.p75)):
             assert values.quantile(q) == pytest.approx(real, abs=QUANTILE_TOLERANCE * scale), (
-                column, q)
+                column,
+                q,
+            )
         assert values.min() >= s.min and values.max() <= s.max, column
 
 

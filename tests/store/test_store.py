@@ -32,8 +32,9 @@ ORIGIN_METADATA = {
 }
 
 
-def register(store: ModelStore, *, promote: bool = True, auc: float = 0.6,
-             actor: str = "tester") -> str:
+def register(
+    store: ModelStore, *, promote: bool = True, auc: float = 0.6, actor: str = "tester"
+) -> str:
     """Register a version the way the training job does (the artifact is opaque here)."""
     staged = store.root.parent / f"staged-{utc_now().replace(' ', '_')}.rds"
     staged.parent.mkdir(parents=True, exist_ok=True)
@@ -41,8 +42,15 @@ def register(store: ModelStore, *, promote: bool = True, auc: float = 0.6,
     with store.transaction(actor=actor) as txn:
         version = txn.next_version()
         artifact = txn.install_artifact(staged, version)
-        txn.add(ModelEntry(version=version, created_at=utc_now(), features=FEATURES,
-                           artifact=artifact, metrics={"auc": auc}))
+        txn.add(
+            ModelEntry(
+                version=version,
+                created_at=utc_now(),
+                features=FEATURES,
+                artifact=artifact,
+                metrics={"auc": auc},
+            )
+        )
         if promote:
             txn.promote(version)
     return version
@@ -87,9 +95,12 @@ def test_history_records_every_change_with_time_and_actor(store: ModelStore) -> 
     store.reject("v2", reason="bias found", actor="dave")
     events = [(e.action, e.version, e.actor) for e in store.read().history]
     assert events == [
-        ("register", "v1", "alice"), ("promote", "v1", "alice"),
+        ("register", "v1", "alice"),
+        ("promote", "v1", "alice"),
         ("register", "v2", "alice"),
-        ("promote", "v2", "bob"), ("rollback", "v1", "carol"), ("reject", "v2", "dave"),
+        ("promote", "v2", "bob"),
+        ("rollback", "v1", "carol"),
+        ("reject", "v2", "dave"),
     ]
     history = store.read().history
     assert history[3].reason == "committee approval"
@@ -130,10 +141,10 @@ def test_rollback_walks_back_through_earlier_active_versions(store: ModelStore) 
 
 
 def test_rollback_skips_candidates_and_rejected_versions(store: ModelStore) -> None:
-    register(store)                  # v1 active
-    register(store, promote=False)   # v2 candidate, never active
-    register(store)                  # v3 active
-    register(store)                  # v4 active
+    register(store)  # v1 active
+    register(store, promote=False)  # v2 candidate, never active
+    register(store)  # v3 active
+    register(store)  # v4 active
     store.promote("v4")
     store.reject("v3", reason="drift")
     assert store.rollback().version == "v1"

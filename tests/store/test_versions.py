@@ -15,8 +15,24 @@ def test_valid_names_give_their_number(name: str, number: int) -> None:
 
 
 @pytest.mark.parametrize(
-    "name", ["", "v", "v0", "v01", "V1", "1", "v1 ", " v1", "v1\n", "v-1", "v1.0", "../v1",
-             "v1/../../etc", "latest"])
+    "name",
+    [
+        "",
+        "v",
+        "v0",
+        "v01",
+        "V1",
+        "1",
+        "v1 ",
+        " v1",
+        "v1\n",
+        "v-1",
+        "v1.0",
+        "../v1",
+        "v1/../../etc",
+        "latest",
+    ],
+)
 def test_anything_else_is_refused(name: str) -> None:
     with pytest.raises(InvalidVersionName, match="invalid version name"):
         version_number(name)

@@ -415,9 +415,7 @@ class _QuantileCurve:
         if curve._mean(1.0, 1.0) > s.mean:
             curve.upper_power = _solve_power(lambda k: curve._mean(1.0, k), s.mean)
         else:
-            curve.lower_power = _solve_power(
-                lambda k: curve._mean(k, 1.0), s.mean, increasing=True
-            )
+            curve.lower_power = _solve_power(lambda k: curve._mean(k, 1.0), s.mean, increasing=True)
         return curve
 
     def _segment(

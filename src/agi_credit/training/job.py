@@ -7,6 +7,7 @@ store transaction. A failure anywhere leaves the store exactly as it was.
 from __future__ import annotations
 
 import collections
+import csv
 import json
 import os
 import shutil
@@ -85,6 +86,16 @@ def run_training(
     log: Log = print,
 ) -> TrainingResult:
     """Train one version from `data_path` and register it in `store`."""
+    try:
+        return _run(data_path, store, config, actor=actor, log=log)
+    except OSError as exc:  # disk full, permissions…: the store was left as it was
+        where = f"{exc.filename}: " if exc.filename else ""
+        raise TrainingError(f"training failed: {where}{exc.strerror or exc}") from exc
+
+
+def _run(
+    data_path: Path, store: ModelStore, config: TrainingConfig, *, actor: str | None, log: Log
+) -> TrainingResult:
     timings: dict[str, float] = {}
     clock = time.perf_counter()
 
@@ -232,7 +243,8 @@ def _validate_artifact(
             f"features differ: the model uses {list(model.features)}, "
             f"{_STAGED_METADATA} lists {features}"
         )
-    header = split.holdout_path.open(encoding="utf-8").readline().strip().split(",")
+    with split.holdout_path.open(encoding="utf-8", newline="") as stream:
+        header = next(csv.reader(stream), [])
     if missing := [f for f in features if f not in header]:
         raise TrainingError(f"features not in the data: {missing}")
     return model, tuple(features), script_metadata
