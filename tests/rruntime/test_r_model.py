@@ -98,7 +98,7 @@ def test_any_r_model_with_a_predict_method_goes_through_r(tmp_path: Path) -> Non
 def test_a_corrupt_file_is_an_r_error(tmp_path: Path) -> None:
     corrupt = tmp_path / "corrupt.rds"
     corrupt.write_bytes(b"\x1f\x8b this is not a serialized R object")
-    with pytest.raises(RError, match="R cannot read corrupt.rds"):
+    with pytest.raises(RError, match=r"R cannot read corrupt\.rds"):
         RModel.load(corrupt)
 
 

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-import pytest
 from pathlib import Path
+
+import pytest
 
 from agi_credit.store import InvalidVersionName, ModelStore, version_name, version_number
 
