@@ -52,9 +52,13 @@ def run(cmd: list[str], env: dict[str, str] | None = None) -> tuple[float, int]:
 
 
 def read_seconds(rds: Path) -> float:
-    out = subprocess.run(["Rscript", "--vanilla", "-e", READ_TIME_R, str(rds)],
-                         capture_output=True, text=True, check=True,
-                         env={**os.environ, "TZ": "UTC"})
+    out = subprocess.run(
+        ["Rscript", "--vanilla", "-e", READ_TIME_R, str(rds)],
+        capture_output=True,
+        text=True,
+        check=True,
+        env={**os.environ, "TZ": "UTC"},
+    )
     return float(out.stdout)
 
 
@@ -64,14 +68,18 @@ def main() -> int:
         work = Path(tmp)
         data, store = work / "application_train.csv", work / "store"
         gen_s, gen_rss = run([*agi_credit, "gen-data", "--rows", str(ROWS), "--out", str(data)])
-        job_s, job_rss = run([*agi_credit, "train", "--data", str(data), "--store", str(store)],
-                             env={"MIN_AUC": "0.5"})
+        job_s, job_rss = run(
+            [*agi_credit, "train", "--data", str(data), "--store", str(store)],
+            env={"MIN_AUC": "0.5"},
+        )
         metadata = json.loads((store / "metadata.json").read_text())
         entry = metadata["models"][-1]
         ours = store / entry["artifact"]["path"]
         baseline = work / "origin_style.rds"
-        base_s, _ = run(["Rscript", "--vanilla", "-e", ORIGIN_STYLE_R],
-                        env={"DATA_PATH": str(data), "OUT": str(baseline)})
+        base_s, _ = run(
+            ["Rscript", "--vanilla", "-e", ORIGIN_STYLE_R],
+            env={"DATA_PATH": str(data), "OUT": str(baseline)},
+        )
         ours_read, base_read = read_seconds(ours), read_seconds(baseline)
         ours_size, base_size = ours.stat().st_size, baseline.stat().st_size
 
@@ -83,13 +91,16 @@ def main() -> int:
     print(f"{'origin-style fit, same file (s)':34}{'':14}{base_s:14.1f}")
     print(f"{'peak RSS, generation (MB)':34}{gen_rss / mb:14.0f}")
     print(f"{'peak RSS, training job (MB)':34}{job_rss / mb:14.0f}")
-    print(f"{'model .rds (bytes)':34}{ours_size:14,}{base_size:14,}"
-          f"{base_size / ours_size:8.0f}x")
-    print(f"{'readRDS (ms)':34}{ours_read * 1000:14.1f}{base_read * 1000:14.1f}"
-          f"{base_read / max(ours_read, 1e-6):8.0f}x")
+    print(f"{'model .rds (bytes)':34}{ours_size:14,}{base_size:14,}{base_size / ours_size:8.0f}x")
+    print(
+        f"{'readRDS (ms)':34}{ours_read * 1000:14.1f}{base_read * 1000:14.1f}"
+        f"{base_read / max(ours_read, 1e-6):8.0f}x"
+    )
     print(f"{'holdout AUC':34}{entry['metrics']['auc']:14.4f}")
-    print("\nbaseline: the origin's model, recipe prepped with retain = TRUE and an "
-          "unstripped glm,\nfitted on the same file in the same run.")
+    print(
+        "\nbaseline: the origin's model, recipe prepped with retain = TRUE and an "
+        "unstripped glm,\nfitted on the same file in the same run."
+    )
     results = {"generation_s": gen_s, "job_s": job_s, "rds_bytes": ours_size}
     missed = 0
     for name, limit in TARGETS.items():
