@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
+from agi_credit._files import sha256_of
 from agi_credit.data import DataError, check_csv
 from agi_credit.data import check as check_module
-from agi_credit.data.check import file_sha256
 from tests.conftest import run_cli
 
 
@@ -101,7 +101,7 @@ def test_the_official_file_is_recognised_by_its_digest(
     small_csv: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # We cannot ship the real file: make this file "official" by its own digest and size.
-    monkeypatch.setattr(check_module, "OFFICIAL_SHA256", file_sha256(small_csv))
+    monkeypatch.setattr(check_module, "OFFICIAL_SHA256", sha256_of(small_csv))
     monkeypatch.setattr(check_module, "OFFICIAL_SIZE_BYTES", small_csv.stat().st_size)
     report = check_csv(small_csv)
     assert report.ok and report.official

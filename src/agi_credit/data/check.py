@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import csv
-import hashlib
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -12,6 +11,7 @@ import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 
 from agi_credit._errors import AgiCreditError
+from agi_credit._files import sha256_of
 from agi_credit.data.reference import (
     OFFICIAL_ROWS,
     OFFICIAL_SHA256,
@@ -19,7 +19,7 @@ from agi_credit.data.reference import (
     load_reference,
 )
 
-__all__ = ["CheckReport", "DataError", "check_csv", "file_sha256"]
+__all__ = ["CheckReport", "DataError", "check_csv"]
 
 _PATTERNS = {
     "int64": r"^[+-]?[0-9]+$",
@@ -54,14 +54,6 @@ class CheckReport:
         return self.sha256 == OFFICIAL_SHA256
 
 
-def file_sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as stream:
-        while chunk := stream.read(1 << 20):
-            digest.update(chunk)
-    return digest.hexdigest()
-
-
 def _names(names: list[str]) -> str:
     shown = ", ".join(names[:_SHOWN_NAMES])
     return shown + (f" (and {len(names) - _SHOWN_NAMES} more)" if len(names) > _SHOWN_NAMES else "")
@@ -75,7 +67,7 @@ def check_csv(path: Path) -> CheckReport:
     """
     if not path.is_file():
         raise DataError(f"data file not found: {path}")
-    report = CheckReport(path=path, size_bytes=path.stat().st_size, sha256=file_sha256(path))
+    report = CheckReport(path=path, size_bytes=path.stat().st_size, sha256=sha256_of(path))
     if report.official and report.size_bytes == OFFICIAL_SIZE_BYTES:
         report.rows = OFFICIAL_ROWS
         report.default_rate = 24_825 / OFFICIAL_ROWS

@@ -14,7 +14,6 @@ so a failure leaves the store exactly as it was. Readers take no lock.
 from __future__ import annotations
 
 import getpass
-import hashlib
 import os
 import re
 import shutil
@@ -28,6 +27,7 @@ from pathlib import Path
 from filelock import FileLock, Timeout
 from pydantic import ValidationError
 
+from agi_credit._files import sha256_of
 from agi_credit.store.errors import (
     EmptyStore,
     StoreError,
@@ -58,14 +58,6 @@ def default_actor() -> str:
     except (KeyError, OSError):  # no passwd entry, as in some containers
         user = f"uid{os.getuid()}"
     return f"{user}@{socket.gethostname()}"
-
-
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as stream:
-        while chunk := stream.read(1 << 20):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 def _fsync_dir(path: Path) -> None:
@@ -276,7 +268,7 @@ class StoreTransaction:
             raise StoreError(f"cannot write {target}: {exc.strerror or exc}") from exc
         return Artifact(
             path=str(target.relative_to(self.store.root)),
-            sha256=_sha256(target),
+            sha256=sha256_of(target),
             size_bytes=target.stat().st_size,
         )
 

@@ -19,8 +19,8 @@ from pathlib import Path
 
 import numpy as np
 
+from agi_credit._files import sha256_of
 from agi_credit.data import check_csv, generate_frame, write_csv
-from agi_credit.data.check import file_sha256
 from agi_credit.rruntime import RError, RModel, r_environment
 from agi_credit.store import ModelEntry, ModelStore, Status, utc_now
 from agi_credit.training.errors import TrainingError
@@ -148,7 +148,7 @@ def _run(
         runtime = {
             **r_environment(),
             "train_script": str(config.script),
-            "train_script_sha256": file_sha256(config.script),
+            "train_script_sha256": sha256_of(config.script),
         }
         training_data = {
             "path": str(data_path),

@@ -1,0 +1,57 @@
+"""The package's public surface and the walls between its rooms."""
+
+from __future__ import annotations
+
+import ast
+import importlib
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import REPO, run_cli
+
+PACKAGE = REPO / "src" / "agi_credit"
+ROOMS = ["data", "store", "rruntime", "training"]
+
+
+@pytest.mark.parametrize("room", ROOMS)
+def test_every_exported_name_exists(room: str) -> None:
+    module = importlib.import_module(f"agi_credit.{room}")
+    assert module.__all__, room
+    for name in module.__all__:
+        assert hasattr(module, name), f"agi_credit.{room}.{name}"
+
+
+def _imports(path: Path) -> set[str]:
+    tree = ast.parse(path.read_text())
+    names: set[str] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            names |= {alias.name for alias in node.names}
+        elif isinstance(node, ast.ImportFrom) and node.module:
+            names.add(node.module)
+    return names
+
+
+def test_rpy2_is_imported_in_one_module_only() -> None:
+    importers = sorted(
+        str(p.relative_to(PACKAGE))
+        for p in PACKAGE.rglob("*.py")
+        if any(n.split(".")[0] == "rpy2" for n in _imports(p))
+    )
+    assert importers == ["rruntime/_r.py"]
+
+
+@pytest.mark.parametrize("room", ROOMS)
+def test_rooms_use_each_other_only_through_their_public_package(room: str) -> None:
+    for path in (PACKAGE / room).rglob("*.py"):
+        for name in _imports(path):
+            parts = name.split(".")
+            if parts[0] == "agi_credit" and len(parts) > 2 and parts[1] in ROOMS:
+                assert parts[1] == room, f"{path.relative_to(PACKAGE)} reaches into {name}"
+
+
+def test_invalid_settings_are_a_clear_error() -> None:
+    result = run_cli("check-data", env={"MIN_AUC": "2"})
+    assert result.returncode == 1
+    assert "invalid configuration" in result.stderr and "min_auc" in result.stderr
