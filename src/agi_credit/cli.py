@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated, NoReturn
@@ -54,14 +54,23 @@ def _settings() -> Settings:
         _fail(f"invalid configuration: {exc}")
 
 
-@contextmanager
-def _progress(description: str, total: int) -> Iterator[Callable[[int], None]]:
-    """A progress bar on a terminal; silence elsewhere (CI logs, pipes)."""
+def _write_synthetic(path: Path, *, rows: int, seed: int) -> float:
+    """Generate and write a synthetic CSV with a progress display on a terminal (silence in
+    CI logs and pipes); returns its default rate."""
     from rich.progress import Progress
 
+    from agi_credit.data import generate_frame, write_csv
+
     with Progress(console=err, disable=not err.is_terminal, transient=True) as progress:
-        task = progress.add_task(description, total=total)
-        yield lambda rows: progress.advance(task, rows)
+        drawing = progress.add_task(f"drawing {rows:,} rows", total=None)
+        frame = generate_frame(rows, seed=seed)
+        progress.update(drawing, total=1, completed=1)
+        writing = progress.add_task(f"writing {path.name}", total=rows)
+        try:
+            write_csv(frame, path, on_progress=lambda n: progress.advance(writing, n))
+        except OSError as exc:
+            _fail(f"cannot write {path}: {exc.strerror or exc}")
+    return float(frame["TARGET"].mean())
 
 
 def _log_line(line: str) -> None:
@@ -78,21 +87,11 @@ def gen_data(
     force: Annotated[bool, typer.Option(help="Overwrite an existing file.")] = False,
 ) -> None:
     """Write a synthetic application_train.csv with the real file's schema and statistics."""
-    from agi_credit.data import generate_frame, write_csv
-
     path = out_path or _settings().data_path
     if path.exists() and not force:
         _fail(f"{path} exists; pass --force to overwrite it (it may be the real data)")
-    with _progress("generating", rows) as advance:
-        frame = generate_frame(rows, seed=seed)
-        try:
-            write_csv(frame, path, on_progress=advance)
-        except OSError as exc:
-            _fail(f"cannot write {path}: {exc.strerror or exc}")
-    err.print(
-        f"wrote {rows:,} synthetic rows to {path} (seed {seed}, "
-        f"{frame['TARGET'].mean():.2%} defaults)"
-    )
+    default_rate = _write_synthetic(path, rows=rows, seed=seed)
+    err.print(f"wrote {rows:,} synthetic rows to {path} (seed {seed}, {default_rate:.2%} defaults)")
 
 
 @app.command("check-data")
@@ -137,7 +136,7 @@ def train(
 ) -> None:
     """Train a new version with train.R, evaluate it, register it, promote it if it passes."""
     from agi_credit.store import ModelStore
-    from agi_credit.training import TrainingConfig, resolve_dataset, run_training
+    from agi_credit.training import TrainingConfig, run_training
 
     settings = _settings()
     data_path = data or settings.data_path
@@ -152,10 +151,7 @@ def train(
     with _errors_as_messages():
         if synthetic and not data_path.is_file():
             err.print(f"no data at {data_path}: generating {rows:,} synthetic rows")
-        with _progress("generating", rows) as advance:
-            data_path = resolve_dataset(
-                data_path, synthetic=synthetic, rows=rows, seed=seed, on_progress=advance
-            )
+            _write_synthetic(data_path, rows=rows, seed=seed)
         result = run_training(
             data_path, ModelStore(store or settings.model_store), config, actor=actor, log=_log_line
         )

@@ -350,8 +350,15 @@ class _Generator:
             + 0.12 * (c["NAME_EDUCATION_TYPE"] == "Secondary / secondary special")
         )
         intercept = _calibrate_intercept(logit, OFFICIAL_DEFAULT_RATE)
-        p = 1 / (1 + np.exp(-(logit + intercept)))
-        self.cols["TARGET"] = (self.rng.random(self.n) < p).astype(np.int64)
+        odds = np.exp(logit + intercept)
+        # Exactly the real share of defaults, drawn without replacement with weights in
+        # proportion to the odds (Efraimidis-Spirakis keys): a conditional Bernoulli draw.
+        defaults = round(OFFICIAL_DEFAULT_RATE * self.n)
+        keys = np.log(self.rng.random(self.n)) / odds
+        target = np.zeros(self.n, dtype=np.int64)
+        if defaults:
+            target[np.argpartition(keys, self.n - defaults)[self.n - defaults :]] = 1
+        self.cols["TARGET"] = target
 
     def _assemble(self) -> pd.DataFrame:
         data: dict[str, pd.Series] = {}

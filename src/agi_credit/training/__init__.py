@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from agi_credit.training.errors import TrainingError
 from agi_credit.training.gate import GateDecision, decide
-from agi_credit.training.job import TrainingConfig, TrainingResult, resolve_dataset, run_training
+from agi_credit.training.job import TrainingConfig, TrainingResult, run_training
 from agi_credit.training.metrics import Metrics, evaluate
 
 __all__ = [
@@ -15,6 +15,5 @@ __all__ = [
     "TrainingResult",
     "decide",
     "evaluate",
-    "resolve_dataset",
     "run_training",
 ]

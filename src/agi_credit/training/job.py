@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 
 from agi_credit._files import sha256_of
-from agi_credit.data import check_csv, generate_frame, write_csv
+from agi_credit.data import check_csv
 from agi_credit.rruntime import RError, RModel, r_environment
 from agi_credit.store import ModelEntry, ModelStore, Status, utc_now
 from agi_credit.training.errors import TrainingError
@@ -29,7 +29,7 @@ from agi_credit.training.metrics import Metrics, evaluate
 from agi_credit.training.report import write_model_card, write_plots
 from agi_credit.training.split import Split, read_columns, stratified_split
 
-__all__ = ["TrainingConfig", "TrainingResult", "resolve_dataset", "run_training"]
+__all__ = ["TrainingConfig", "TrainingResult", "run_training"]
 
 Log = Callable[[str], None]
 _STAGED_MODEL = "model_v1.rds"
@@ -54,27 +54,6 @@ class TrainingResult:
     reason: str
     report_dir: Path
     timings: dict[str, float] = field(default_factory=dict)
-
-
-def resolve_dataset(
-    path: Path,
-    *,
-    synthetic: bool,
-    rows: int,
-    seed: int,
-    on_progress: Callable[[int], None] | None = None,
-) -> Path:
-    """The training CSV at `path`; with `synthetic`, generated there when absent."""
-    if path.is_file():
-        return path
-    if not synthetic:
-        raise TrainingError(
-            f"no training data at {path}. Put the real Home Credit application_train.csv "
-            "there (Kaggle competition 'home-credit-default-risk'), point DATA_PATH or "
-            "--data at it, or pass --synthetic to generate a stand-in with the same schema."
-        )
-    write_csv(generate_frame(rows, seed=seed), path, on_progress=on_progress)
-    return path
 
 
 def run_training(
@@ -107,6 +86,12 @@ def _run(
 
     if not config.script.is_file():
         raise TrainingError(f"training script not found: {config.script}")
+    if not data_path.is_file():
+        raise TrainingError(
+            f"no training data at {data_path}. Put the real Home Credit application_train.csv "
+            "there (Kaggle competition 'home-credit-default-risk'), point DATA_PATH or "
+            "--data at it, or pass --synthetic to generate a stand-in with the same schema."
+        )
     log(f"checking {data_path}")
     report = check_csv(data_path)
     if not report.ok:
