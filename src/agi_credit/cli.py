@@ -159,6 +159,8 @@ def train(
     verdict = "promoted to current version" if result.promoted else "kept as a candidate"
     out.print(f"registered {entry.version}: {verdict} — {result.reason}", highlight=False)
     out.print(f"report: {result.report_dir}", highlight=False)
+    steps = ", ".join(f"{step} {seconds:.1f} s" for step, seconds in result.timings.items())
+    err.print(f"timings: {steps}", highlight=False)
 
 
 @app.command()

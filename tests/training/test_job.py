@@ -8,6 +8,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import replace
@@ -191,6 +192,18 @@ def test_bad_data_leaves_the_store_unchanged(
     with pytest.raises(TrainingError, match=message):
         train(store, data=bad)
     assert snapshot(store.root) == before
+
+
+def test_a_train_script_that_hangs_is_stopped(
+    store: ModelStore, train: Train, config: TrainingConfig, tmp_path: Path
+) -> None:
+    hanging = replace(config, script=r_script(tmp_path, "Sys.sleep(60)"), timeout_seconds=2)
+    started = time.monotonic()
+    with pytest.raises(TrainingError, match="ran longer than 2 s and was stopped"):
+        train(store, config=hanging)
+    assert time.monotonic() - started < 30
+    assert list(store.staging_dir.iterdir()) == []
+    assert not store.metadata_path.exists()
 
 
 def test_a_read_only_store_is_reported_and_left_unchanged(store: ModelStore, train: Train) -> None:

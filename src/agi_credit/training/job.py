@@ -12,10 +12,12 @@ import json
 import os
 import shutil
 import subprocess
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import IO
 
 import numpy as np
 
@@ -182,21 +184,27 @@ def _run_train_script(config: TrainingConfig, train_csv: Path, output: Path, log
         stderr=subprocess.STDOUT,
         stdin=subprocess.DEVNULL,
     ) as process:
-        assert process.stdout is not None
-        deadline = time.monotonic() + config.timeout_seconds
-        for line in process.stdout:
-            tail.append(line.rstrip())
-            log(f"  R | {line.rstrip()}")
-            if time.monotonic() > deadline:
-                process.kill()
-                raise TrainingError(
-                    f"{config.script.name} ran longer than "
-                    f"{config.timeout_seconds:.0f} s and was stopped"
-                )
-        code = process.wait()
+        # Read R's output on a thread, so that a script that hangs silently still times out.
+        reader = threading.Thread(target=_relay, args=(process.stdout, tail, log), daemon=True)
+        reader.start()
+        try:
+            code = process.wait(timeout=config.timeout_seconds)
+        except subprocess.TimeoutExpired as exc:
+            process.kill()
+            raise TrainingError(
+                f"{config.script.name} ran longer than {config.timeout_seconds:g} s and was stopped"
+            ) from exc
+        finally:
+            reader.join(timeout=5)
     if code != 0:
         errors = [line for line in tail if "error" in line.lower()] or list(tail)[-3:]
         raise TrainingError(f"{config.script.name} failed (exit {code}): " + " | ".join(errors))
+
+
+def _relay(stream: IO[str], tail: collections.deque[str], log: Log) -> None:
+    for line in stream:
+        tail.append(line.rstrip())
+        log(f"  R | {line.rstrip()}")
 
 
 def _validate_artifact(
