@@ -244,5 +244,44 @@ def reject(
     out.print(f"{entry.version} rejected: {reason}")
 
 
+@app.command()
+def serve(
+    store: StoreOption = None,
+    model_path: Annotated[
+        Path | None, typer.Option(help="Serve one .rds without a store [default: MODEL_PATH].")
+    ] = None,
+    http_port: Annotated[int, typer.Option(min=1, max=65535)] = 8080,
+    grpc_port: Annotated[int, typer.Option(min=1, max=65535)] = 8081,
+    model_name: Annotated[str | None, typer.Option(help="[default: MODEL_NAME]")] = None,
+) -> None:
+    """Serve the store's models with KServe: v1, v2 REST and gRPC, every version."""
+    from agi_credit.predictor import ServeOptions
+    from agi_credit.predictor import serve as run_predictor
+
+    settings = _settings()
+    model_path = model_path or settings.model_path
+    if store is not None and model_path is not None:
+        _fail("pass either --store or --model-path, not both")
+    if model_path is None:
+        store = store or settings.model_store
+        # KServe mounts a pvc:// STORAGE_URI here.
+        if not (store / "metadata.json").exists() and Path("/mnt/models/metadata.json").exists():
+            store = Path("/mnt/models")
+    run_predictor(
+        ServeOptions(
+            model_name=model_name or settings.model_name,
+            store=None if model_path else store,
+            model_path=model_path,
+            feature_metadata_path=settings.feature_metadata_path,
+            http_port=http_port,
+            grpc_port=grpc_port,
+            max_batch_rows=settings.max_batch_rows,
+            reload_interval=settings.reload_interval,
+            parity_rows=settings.parity_rows,
+            parity_tolerance=settings.parity_tolerance,
+        )
+    )
+
+
 def main() -> None:
     app()

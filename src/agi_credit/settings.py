@@ -49,3 +49,18 @@ class Settings(BaseSettings):
 
     decision_threshold: float = Field(default=0.5, gt=0.0, lt=1.0)
     """prob_default at or above which `prediction` is 1; recorded per version."""
+
+    model_name: str = "agi-credit"
+    """The model's name in the inference paths (/v2/models/<name>/infer)."""
+
+    max_batch_rows: int = Field(default=1_000_000, ge=1)
+    """Largest batch one request may score; larger ones get a 400."""
+
+    reload_interval: float = Field(default=0.25, gt=0.0)
+    """How often the predictor checks metadata.json for changes (seconds)."""
+
+    parity_rows: int = Field(default=1000, ge=10)
+    """Rows on which a compiled scorer must match R before it is used."""
+
+    parity_tolerance: float = Field(default=1e-9, ge=0.0)
+    """Largest |compiled - R| difference in P(default) accepted on the parity sample."""

@@ -2,7 +2,22 @@
 
 from __future__ import annotations
 
-from agi_credit.rruntime._r import ModelShape, RModel, r_environment
+from agi_credit.rruntime._r import (
+    LinearForm,
+    ModelShape,
+    RecipeStep,
+    RModel,
+    linear_form,
+    r_environment,
+)
 from agi_credit.rruntime.errors import RError
 
-__all__ = ["ModelShape", "RError", "RModel", "r_environment"]
+__all__ = [
+    "LinearForm",
+    "ModelShape",
+    "RError",
+    "RModel",
+    "RecipeStep",
+    "linear_form",
+    "r_environment",
+]

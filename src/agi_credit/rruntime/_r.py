@@ -10,11 +10,12 @@ Two model shapes are understood:
 
 from __future__ import annotations
 
+import functools
 import os
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import ClassVar, Literal
+from typing import Any, ClassVar, Literal, TypeVar
 
 import numpy as np
 
@@ -28,9 +29,10 @@ from rpy2.rinterface_lib.embedded import RRuntimeError
 from rpy2.robjects import numpy2ri
 from rpy2.robjects.conversion import localconverter
 
-__all__ = ["ModelShape", "RModel", "r_environment"]
+__all__ = ["LinearForm", "ModelShape", "RModel", "RecipeStep", "linear_form", "r_environment"]
 
 ModelShape = Literal["recipe+glm", "generic"]
+F = TypeVar("F", bound=Callable[..., Any])
 
 _R_HELPERS = r"""
 local({
@@ -61,6 +63,23 @@ local({
     predict_generic = function(m, columns) {
       as.numeric(stats::predict(m, newdata = as_frame(columns), type = "response"))
     },
+    linear_form = function(m) {
+      fit <- m$fit
+      steps <- lapply(m$recipe$steps, function(step) {
+        kind <- if (inherits(step, "step_impute_median")) "impute_median"
+                else if (inherits(step, "step_normalize")) "normalize"
+                else class(step)[1]
+        list(kind = kind, skip = isTRUE(step$skip), trained = isTRUE(step$trained),
+             medians = if (kind == "impute_median") unlist(step$medians) else NULL,
+             means = if (kind == "normalize") step$means else NULL,
+             sds = if (kind == "normalize") step$sds else NULL)
+      })
+      list(family = fit$family$family, link = fit$family$link,
+           coefficients = stats::coef(fit),
+           terms = attr(stats::terms(fit), "term.labels"),
+           has_offset = !is.null(attr(stats::terms(fit), "offset")) || !is.null(fit$offset),
+           steps = steps)
+    },
     versions = function() {
       pkgs <- c("recipes", "data.table", "jsonlite")
       have <- vapply(pkgs, function(p) nzchar(system.file(package = p)), logical(1))
@@ -71,6 +90,18 @@ local({
   )
 })
 """
+
+
+def _with_r_conversion(function: F) -> F:
+    """rpy2 keeps its conversion rules in a ContextVar, which a new thread does not inherit:
+    every entry point sets them, so any (single) thread may call R."""
+
+    @functools.wraps(function)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        with localconverter(ro.default_converter):
+            return function(*args, **kwargs)
+
+    return wrapper  # type: ignore[return-value]
 
 
 def _r_message(exc: Exception) -> str:
@@ -111,6 +142,7 @@ class RModel:
     _robj: object
 
     @classmethod
+    @_with_r_conversion
     def load(cls, path: Path) -> RModel:
         """`readRDS(path)`: `RError` for a missing, corrupt or unusable file."""
         if not path.is_file():
@@ -126,6 +158,7 @@ class RModel:
             raise RError(f"R cannot read {path.name}: {_r_message(exc)}") from exc
         return cls(path=path, shape=shape, features=features, _robj=robj)
 
+    @_with_r_conversion
     def predict_proba(self, columns: Mapping[str, Sequence[float] | np.ndarray]) -> np.ndarray:
         """P(default) for each row; `columns` maps each feature to its values (NaN = missing).
 
@@ -150,6 +183,69 @@ class RModel:
         return probabilities
 
 
+@dataclass(frozen=True)
+class RecipeStep:
+    """One trained recipes step: its kind and the statistics it applies (by column)."""
+
+    kind: str
+    skip: bool
+    trained: bool
+    values: dict[str, dict[str, float]]
+    """`medians` for impute_median; `means` and `sds` for normalize."""
+
+
+@dataclass(frozen=True)
+class LinearForm:
+    """What a recipe + glm model computes, as R stores it: steps, then a linear predictor."""
+
+    family: str
+    link: str
+    coefficients: dict[str, float]
+    terms: tuple[str, ...]
+    has_offset: bool
+    steps: tuple[RecipeStep, ...]
+
+
+def _named(vector: object) -> dict[str, float]:
+    if vector is None or vector is ro.NULL:
+        return {}
+    names = list(vector.names) if vector.names is not ro.NULL else []  # type: ignore[attr-defined]
+    return {str(n): float(v) for n, v in zip(names, vector, strict=True)}  # type: ignore[call-overload]
+
+
+@_with_r_conversion
+def linear_form(model: RModel) -> LinearForm | None:
+    """The steps and coefficients of a `recipe+glm` model, read from R; None otherwise."""
+    if model.shape != "recipe+glm":
+        return None
+    try:
+        form = _Session.call("linear_form", model._robj)
+    except RRuntimeError as exc:
+        raise RError(
+            f"cannot read the model structure of {model.path.name}: {_r_message(exc)}"
+        ) from exc
+    steps = []
+    for step in form.rx2("steps"):  # type: ignore[attr-defined]
+        values = {key: _named(step.rx2(key)) for key in ("medians", "means", "sds")}
+        steps.append(
+            RecipeStep(
+                kind=str(step.rx2("kind")[0]),
+                skip=bool(step.rx2("skip")[0]),
+                trained=bool(step.rx2("trained")[0]),
+                values={k: v for k, v in values.items() if v},
+            )
+        )
+    return LinearForm(
+        family=str(form.rx2("family")[0]),  # type: ignore[attr-defined]
+        link=str(form.rx2("link")[0]),  # type: ignore[attr-defined]
+        coefficients=_named(form.rx2("coefficients")),  # type: ignore[attr-defined]
+        terms=tuple(str(t) for t in form.rx2("terms")),  # type: ignore[attr-defined]
+        has_offset=bool(form.rx2("has_offset")[0]),  # type: ignore[attr-defined]
+        steps=tuple(steps),
+    )
+
+
+@_with_r_conversion
 def r_environment() -> dict[str, object]:
     """R's version and the versions of the packages a model needs."""
     versions = _Session.call("versions")

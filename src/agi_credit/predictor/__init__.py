@@ -1,0 +1,7 @@
+"""The predictor room: a KServe runtime for R models (v1, v2 REST and gRPC)."""
+
+from __future__ import annotations
+
+from agi_credit.predictor.server import ServeOptions, serve
+
+__all__ = ["ServeOptions", "serve"]

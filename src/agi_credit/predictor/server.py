@@ -1,0 +1,152 @@
+"""The predictor's server: KServe's ModelServer with our routes and one ASGI middleware.
+
+KServe parses `sys.argv` when `kserve.model_server` is imported and answers 501 on the
+versioned v2 routes; we import it with a clean argv, and register versioned infer, ready
+and metadata routes before KServe's own (the first matching route wins).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import re
+import sys
+import uuid
+from collections.abc import Awaitable, Callable, Iterator, MutableMapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from agi_credit.predictor.observability import configure_logging
+
+log = logging.getLogger("agi_credit.predictor")
+
+Scope = MutableMapping[str, Any]
+Message = MutableMapping[str, Any]
+ASGIApp = Callable[
+    [Scope, Callable[[], Awaitable[Message]], Callable[[Message], Awaitable[None]]], Awaitable[None]
+]
+
+_REQUEST_ID = re.compile(rb"^[A-Za-z0-9._:-]{1,128}$")
+
+
+@dataclass(frozen=True, slots=True)
+class ServeOptions:
+    model_name: str
+    store: Path | None
+    model_path: Path | None
+    feature_metadata_path: Path | None
+    http_port: int
+    grpc_port: int
+    max_batch_rows: int
+    reload_interval: float
+    parity_rows: int
+    parity_tolerance: float
+
+
+class RequestContextMiddleware:
+    """Gives every request an `x-request-id` (kept when the client sent a sane one, echoed
+    in the response) and a JSON Content-Type when a body comes without one: tritonclient's
+    JSON requests send none, and FastAPI rejects such bodies."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(
+        self,
+        scope: Scope,
+        receive: Callable[[], Awaitable[Message]],
+        send: Callable[[Message], Awaitable[None]],
+    ) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        headers = [(k, v) for k, v in scope["headers"] if k != b"x-request-id"]
+        sent_id = next((v for k, v in scope["headers"] if k == b"x-request-id"), b"")
+        request_id = sent_id if _REQUEST_ID.match(sent_id) else uuid.uuid4().hex.encode()
+        headers.append((b"x-request-id", request_id))
+        names = {k for k, _ in headers}
+        if (
+            scope["method"] in ("POST", "PUT")
+            and b"content-type" not in names
+            and b"inference-header-content-length" not in names
+        ):
+            headers.append((b"content-type", b"application/json"))
+        scope = {**scope, "headers": headers}
+
+        async def send_with_id(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                message = {
+                    **message,
+                    "headers": [*message.get("headers", []), (b"x-request-id", request_id)],
+                }
+            await send(message)
+
+        await self.app(scope, receive, send_with_id)
+
+
+@contextlib.contextmanager
+def _argv_for_kserve() -> Iterator[None]:
+    """KServe reads sys.argv at import time: show it none of ours."""
+    saved = sys.argv
+    sys.argv = saved[:1]
+    try:
+        yield
+    finally:
+        sys.argv = saved
+
+
+def serve(options: ServeOptions) -> None:
+    """Load every version, then serve until SIGTERM/SIGINT. Blocks."""
+    configure_logging()
+    with _argv_for_kserve():
+        from kserve import ModelServer, model_server
+
+    from agi_credit.predictor.model import AgiCreditModel
+    from agi_credit.predictor.routes import add_routes
+    from agi_credit.predictor.versions import RThread, VersionRegistry
+    from agi_credit.store import ModelStore
+
+    registry = VersionRegistry(
+        r=RThread(),
+        store=ModelStore(options.store) if options.store else None,
+        model_path=options.model_path,
+        feature_metadata_path=options.feature_metadata_path,
+        max_rows=options.max_batch_rows,
+        parity_rows=options.parity_rows,
+        parity_tolerance=options.parity_tolerance,
+    )
+    model = AgiCreditModel(options.model_name, registry=registry, r=registry.r)
+    if not model.load():
+        reasons = registry.state.unavailable or {"store": "has no model versions yet"}
+        raise SystemExit(
+            "agi-credit serve: no version can be served: "
+            + "; ".join(f"{v}: {why}" for v, why in reasons.items())
+        )
+    server = ModelServer(
+        http_port=options.http_port,
+        grpc_port=options.grpc_port,
+        workers=1,
+        enable_docs_url=False,
+        enable_latency_logging=False,
+    )
+    add_routes(model_server.app, server, model)
+    model_server.app.add_middleware(RequestContextMiddleware)
+    registry.watch(options.reload_interval)
+    state = registry.state
+    log.info(
+        "serving",
+        extra={
+            "event": "serving",
+            "model_name": options.model_name,
+            "http_port": options.http_port,
+            "grpc_port": options.grpc_port,
+            "current_version": state.current,
+            "versions": {v: s.path for v, s in state.served.items()},
+            "unavailable": state.unavailable,
+        },
+    )
+    try:
+        server.start([model])
+    finally:
+        registry.stop()
