@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import subprocess
 import sys
 from collections.abc import Callable
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from agi_credit.data import generate_frame, write_csv
@@ -32,6 +34,31 @@ def run_cli(
         cwd=REPO,
         env={**os.environ, "COLUMNS": "200", **(env or {})},
     )
+
+
+def rscript(code: str) -> str:
+    """Run R code in a fresh Rscript process (independent of any rpy2 session)."""
+    result = subprocess.run(
+        ["Rscript", "--vanilla", "-e", code],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={**os.environ, "TZ": "UTC"},
+    )
+    assert result.returncode == 0, result.stderr
+    return result.stdout
+
+
+def r_predictions(rds: Path, rows: dict[str, list[float]], expr: str) -> np.ndarray:
+    """R's own predictions: `expr` evaluated with the model as `m`, the rows as `nd`."""
+    frame = ", ".join(
+        f"{k} = c({', '.join('NA' if np.isnan(v) else repr(float(v)) for v in vals)})"
+        for k, vals in rows.items()
+    )
+    out = rscript(f"""suppressPackageStartupMessages(library(recipes))
+        m <- readRDS("{rds}"); nd <- data.frame({frame})
+        cat(jsonlite::toJSON({expr}, digits = NA))""")
+    return np.array(json.loads(out), dtype=float)
 
 
 def snapshot(root: Path) -> dict[str, str]:

@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import json
-import os
-import subprocess
 from pathlib import Path
 
 import numpy as np
@@ -12,6 +9,7 @@ import pytest
 
 from agi_credit.rruntime import RError, RModel, r_environment
 from agi_credit.store import ModelStore
+from tests.conftest import r_predictions, rscript
 
 FEATURES = ("AMT_INCOME_TOTAL", "AMT_CREDIT", "DAYS_BIRTH", "AMT_GOODS_PRICE")
 ROWS = {
@@ -20,30 +18,6 @@ ROWS = {
     "DAYS_BIRTH": [-12000.0, -20000.0, -7489.0, -25229.0],
     "AMT_GOODS_PRICE": [180000.0, np.nan, 40500.0, 4.05e6],
 }
-
-
-def rscript(code: str) -> str:
-    """Run R code in a fresh Rscript process (independent of the rpy2 session)."""
-    result = subprocess.run(
-        ["Rscript", "--vanilla", "-e", code],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        env={**os.environ, "TZ": "UTC"},
-    )
-    assert result.returncode == 0, result.stderr
-    return result.stdout
-
-
-def r_predictions(rds: Path, rows: dict[str, list[float]], expr: str) -> np.ndarray:
-    frame = ", ".join(
-        f"{k} = c({', '.join('NA' if np.isnan(v) else repr(v) for v in vals)})"
-        for k, vals in rows.items()
-    )
-    out = rscript(f"""suppressPackageStartupMessages(library(recipes))
-        m <- readRDS("{rds}"); nd <- data.frame({frame})
-        cat(jsonlite::toJSON({expr}, digits = NA))""")
-    return np.array(json.loads(out), dtype=float)
 
 
 @pytest.fixture(scope="module")

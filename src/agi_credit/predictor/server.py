@@ -61,7 +61,12 @@ class RequestContextMiddleware:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        headers = [(k, v) for k, v in scope["headers"] if k != b"x-request-id"]
+        # An empty Content-Type counts as none.
+        headers = [
+            (k, v)
+            for k, v in scope["headers"]
+            if k != b"x-request-id" and not (k == b"content-type" and not v.strip())
+        ]
         sent_id = next((v for k, v in scope["headers"] if k == b"x-request-id"), b"")
         request_id = sent_id if _REQUEST_ID.match(sent_id) else uuid.uuid4().hex.encode()
         headers.append((b"x-request-id", request_id))

@@ -22,12 +22,21 @@ import numpy as np
 from agi_credit.rruntime.errors import RError
 
 os.environ.setdefault("TZ", "UTC")  # R asks timedatectl for the zone otherwise, noisily
+_LD_LIBRARY_PATH = os.environ.get("LD_LIBRARY_PATH")
 
 import rpy2.rinterface_lib.callbacks as _callbacks
 import rpy2.robjects as ro
 from rpy2.rinterface_lib.embedded import RRuntimeError
 from rpy2.robjects import numpy2ri
 from rpy2.robjects.conversion import localconverter
+
+# Starting R prepends R's library directories to LD_LIBRARY_PATH in os.environ, which every
+# child process would then inherit (a Python child loads the wrong shared libraries). This
+# process's dynamic linker read the variable at start-up already: put it back.
+if _LD_LIBRARY_PATH is None:
+    os.environ.pop("LD_LIBRARY_PATH", None)
+else:
+    os.environ["LD_LIBRARY_PATH"] = _LD_LIBRARY_PATH
 
 __all__ = ["LinearForm", "ModelShape", "RModel", "RecipeStep", "linear_form", "r_environment"]
 
