@@ -41,12 +41,14 @@ class AgiCreditModel(Model):
         self.r = r
 
     def load(self) -> bool:
-        self.ready = self.registry.refresh().current is not None
+        # Ready when any version is served: a broken current version must not take the
+        # pinned ones down with it (its requests get a 404 that says why).
+        self.ready = bool(self.registry.refresh().served)
         return self.ready
 
     def get_input_types(self) -> list[dict[str, Any]]:
         state = self.registry.state
-        return state.resolve(None).schema.metadata() if state.current else []
+        return state.served[state.current].schema.metadata() if state.current else []
 
     def get_output_types(self) -> list[dict[str, Any]]:
         return OUTPUTS

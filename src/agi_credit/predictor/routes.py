@@ -33,15 +33,19 @@ def _version_info(served: ServedVersion) -> dict[str, Any]:
 
 
 def model_metadata(name: str, state: ServingState, version: str | None = None) -> dict[str, Any]:
-    """v2 model metadata, with our extension `parameters`: every version's status."""
-    served = state.resolve(version)
+    """v2 model metadata, with our extension `parameters`: every version's status. Without
+    a version it answers even when the current version is broken, to say why."""
+    if version is not None:
+        inputs = state.resolve(version).schema.metadata()
+    else:
+        inputs = state.served[state.current].schema.metadata() if state.current else []
     versions: dict[str, Any] = {v: _version_info(s) for v, s in state.served.items()}
     versions |= {v: {"status": "unavailable", "error": why} for v, why in state.unavailable.items()}
     return {
         "name": name,
         "versions": sorted(state.served, key=version_number),
         "platform": PLATFORM,
-        "inputs": served.schema.metadata(),
+        "inputs": inputs,
         "outputs": OUTPUTS,
         "parameters": {
             "current_version": state.current,

@@ -123,7 +123,7 @@ def serve(options: ServeOptions) -> None:
     )
     model = AgiCreditModel(options.model_name, registry=registry, r=registry.r)
     if not model.load():
-        reasons = registry.state.unavailable or {"store": "has no model versions yet"}
+        reasons = registry.state.unavailable or {"the store": "has no model versions yet"}
         raise SystemExit(
             "agi-credit serve: no version can be served: "
             + "; ".join(f"{v}: {why}" for v, why in reasons.items())

@@ -81,11 +81,16 @@ class ServingState:
 
     def resolve(self, version: str | None) -> ServedVersion:
         if version is None:
-            if self.current is None:
+            if self.current is not None:
+                return self.served[self.current]
+            if self.store_current in self.unavailable:
                 raise VersionUnavailable(
-                    "no model version can be served: " + _reasons(self.unavailable)
+                    f"the current version {self.store_current} is not served: "
+                    f"{self.unavailable[self.store_current]}"
                 )
-            return self.served[self.current]
+            raise VersionUnavailable(
+                "no model version can be served: " + _reasons(self.unavailable)
+            )
         version_number(version)  # InvalidVersionName: a 400 before anything else
         if version in self.served:
             return self.served[version]

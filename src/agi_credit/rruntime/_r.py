@@ -24,11 +24,11 @@ from agi_credit.rruntime.errors import RError
 os.environ.setdefault("TZ", "UTC")  # R asks timedatectl for the zone otherwise, noisily
 _LD_LIBRARY_PATH = os.environ.get("LD_LIBRARY_PATH")
 
-import rpy2.rinterface_lib.callbacks as _callbacks
-import rpy2.robjects as ro
-from rpy2.rinterface_lib.embedded import RRuntimeError
-from rpy2.robjects import numpy2ri
-from rpy2.robjects.conversion import localconverter
+import rpy2.rinterface_lib.callbacks as _callbacks  # noqa: E402 - after the environment is saved
+import rpy2.robjects as ro  # noqa: E402 - after the environment is saved
+from rpy2.rinterface_lib.embedded import RRuntimeError  # noqa: E402 - after the environment is saved
+from rpy2.robjects import numpy2ri  # noqa: E402 - after the environment is saved
+from rpy2.robjects.conversion import localconverter  # noqa: E402 - after the environment is saved
 
 # Starting R prepends R's library directories to LD_LIBRARY_PATH in os.environ, which every
 # child process would then inherit (a Python child loads the wrong shared libraries). This
