@@ -1,0 +1,260 @@
+"""Versions: hot reload without failed requests, broken versions isolated, one-file mode."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import httpx
+import numpy as np
+
+from agi_credit._files import sha256_of
+from agi_credit.store import ModelStore
+from agi_credit.training import TrainingConfig, run_training
+from tests.conftest import TRAIN_R, r_predictions
+from tests.predictor.conftest import running_server
+
+INSTANCE = {
+    "AMT_INCOME_TOTAL": 135000.0,
+    "AMT_CREDIT": 513531.0,
+    "DAYS_BIRTH": -15000.0,
+    "AMT_GOODS_PRICE": 450000.0,
+}
+
+
+@dataclass
+class Traffic:
+    """Clients sending single-row v1 requests until stopped; every response recorded."""
+
+    url: str
+    clients: int = 4
+    responses: list[tuple[float, int, str | None]] = field(default_factory=list)
+    _stop: threading.Event = field(default_factory=threading.Event)
+    _threads: list[threading.Thread] = field(default_factory=list)
+
+    def _run(self) -> None:
+        with httpx.Client(timeout=10) as client:
+            while not self._stop.is_set():
+                try:
+                    response = client.post(
+                        f"{self.url}/v1/models/agi-credit:predict", json={"instances": [INSTANCE]}
+                    )
+                    version = (
+                        response.json()["predictions"][0]["model_version"]
+                        if response.status_code == 200
+                        else None
+                    )
+                    self.responses.append((time.monotonic(), response.status_code, version))
+                except httpx.TransportError:
+                    self.responses.append((time.monotonic(), 0, None))
+
+    def __enter__(self) -> Traffic:
+        self._threads = [threading.Thread(target=self._run) for _ in range(self.clients)]
+        for thread in self._threads:
+            thread.start()
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self._stop.set()
+        for thread in self._threads:
+            thread.join()
+
+    def first_seen(self, version: str, after: float) -> float | None:
+        return min((t for t, _, v in self.responses if v == version and t >= after), default=None)
+
+    def wait_for(self, version: str, after: float, timeout: float = 10) -> float | None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if (seen := self.first_seen(version, after)) is not None:
+                return seen
+            time.sleep(0.02)
+        return None
+
+
+def test_promote_while_clients_send_switches_within_2s_without_failures(
+    store_copy: ModelStore, tmp_path: Path
+) -> None:
+    with (
+        running_server(["--store", str(store_copy.root)], tmp_path / "log") as server,
+        Traffic(server.url) as traffic,
+    ):
+        time.sleep(1.0)
+        promoted_at = time.monotonic()
+        store_copy.promote("v1", actor="pytest")
+        switched = traffic.wait_for("v1", promoted_at)
+        time.sleep(0.5)
+    assert switched is not None and switched - promoted_at <= 2.0
+    statuses = [status for _, status, _ in traffic.responses]
+    assert len(statuses) > 100 and set(statuses) == {200}
+    # Once switched, nothing goes back to the old version.
+    later = [v for t, _, v in traffic.responses if t > switched + 0.2]
+    assert later and set(later) == {"v1"}
+
+
+def test_a_new_training_is_served_without_a_restart(
+    store_copy: ModelStore, small_csv: Path, tmp_path: Path
+) -> None:
+    with (
+        running_server(["--store", str(store_copy.root)], tmp_path / "log") as server,
+        Traffic(server.url, clients=2) as traffic,
+    ):
+        result = run_training(
+            small_csv,
+            store_copy,
+            TrainingConfig(script=TRAIN_R, min_auc=0.0, auc_tolerance=1.0),
+            actor="pytest",
+            log=lambda _line: None,
+        )
+        registered_at = time.monotonic()
+        assert result.entry.version == "v4"
+        switched = traffic.wait_for("v4", registered_at - 1)
+        metadata = httpx.get(f"{server.url}/v2/models/agi-credit").json()
+    assert switched is not None and switched - registered_at <= 2.0
+    assert {s for _, s, _ in traffic.responses} == {200}
+    assert metadata["versions"] == ["v1", "v2", "v3", "v4"]
+
+
+def test_a_corrupt_version_is_reported_and_the_others_still_served(
+    store_copy: ModelStore, tmp_path: Path
+) -> None:
+    corrupt = store_copy.artifact_path("v1")
+    corrupt.chmod(0o644)
+    corrupt.write_bytes(b"\x1f\x8b not an R object")
+    with running_server(["--store", str(store_copy.root)], tmp_path / "log") as server:
+        metadata = httpx.get(f"{server.url}/v2/models/agi-credit").json()
+        pinned = httpx.post(
+            f"{server.url}/v1/models/agi-credit:predict", json={"instances": [INSTANCE]}
+        )
+        broken = httpx.post(
+            f"{server.url}/v2/models/agi-credit/versions/v1/infer",
+            json={
+                "inputs": [
+                    {"name": f, "shape": [1], "datatype": "FP64", "data": [v]}
+                    for f, v in INSTANCE.items()
+                ]
+            },
+        )
+        logs = server.logs()
+    assert metadata["versions"] == ["v2", "v3"]
+    status = metadata["parameters"]["model_versions"]["v1"]
+    assert status["status"] == "unavailable"
+    assert "does not match its sha256" in status["error"]
+    assert pinned.status_code == 200
+    assert pinned.json()["predictions"][0]["model_version"] == "v2"
+    assert broken.status_code == 404
+    assert "version v1 is not served: model_v1.rds does not match its sha256" in broken.text
+    assert any(
+        json.loads(line).get("event") == "version_unavailable"
+        for line in logs.splitlines()
+        if line.startswith("{")
+    )
+
+
+def test_an_unreadable_rds_with_a_matching_digest_and_a_missing_file(
+    store_copy: ModelStore, tmp_path: Path
+) -> None:
+    unreadable = store_copy.artifact_path("v1")
+    unreadable.chmod(0o644)
+    unreadable.write_bytes(b"\x1f\x8b not an R object")
+    metadata = json.loads(store_copy.metadata_path.read_text())
+    metadata["models"][0]["artifact"]["sha256"] = sha256_of(unreadable)
+    store_copy.metadata_path.write_text(json.dumps(metadata))
+    store_copy.artifact_path("v3").unlink()
+    with running_server(["--store", str(store_copy.root)], tmp_path / "log") as server:
+        versions = httpx.get(f"{server.url}/v2/models/agi-credit").json()["parameters"][
+            "model_versions"
+        ]
+    assert "R cannot read model_v1.rds" in versions["v1"]["error"]
+    assert versions["v3"]["error"] == "model file model_v3.rds is missing"
+    assert versions["v2"]["status"] == "serving"
+
+
+def test_a_broken_current_version_is_explained_and_pinned_versions_work(
+    store_copy: ModelStore, tmp_path: Path
+) -> None:
+    store_copy.artifact_path("v2").chmod(0o644)
+    store_copy.artifact_path("v2").write_bytes(b"garbage")
+    with running_server(["--store", str(store_copy.root)], tmp_path / "log") as server:
+        current = httpx.post(
+            f"{server.url}/v1/models/agi-credit:predict", json={"instances": [INSTANCE]}
+        )
+        metadata = httpx.get(f"{server.url}/v2/models/agi-credit").json()
+        pinned = httpx.post(
+            f"{server.url}/v2/models/agi-credit/versions/v1/infer",
+            json={
+                "inputs": [
+                    {"name": f, "shape": [1], "datatype": "FP64", "data": [v]}
+                    for f, v in INSTANCE.items()
+                ]
+            },
+        )
+    assert current.status_code == 404
+    assert "the current version v2 is not served" in current.json()["error"]
+    assert metadata["parameters"]["store_current_version"] == "v2"
+    assert metadata["parameters"]["current_version"] is None
+    assert pinned.status_code == 200
+
+
+def test_model_path_serves_one_rds(serving_store: ModelStore, tmp_path: Path) -> None:
+    rds = tmp_path / "model.rds"
+    shutil.copyfile(serving_store.artifact_path("v1"), rds)
+    with running_server(["--model-path", str(rds)], tmp_path / "log") as server:
+        metadata = httpx.get(f"{server.url}/v2/models/agi-credit").json()
+        response = httpx.post(
+            f"{server.url}/v1/models/agi-credit:predict", json={"instances": [INSTANCE]}
+        )
+    assert metadata["versions"] == ["v1"]
+    assert metadata["parameters"]["model_versions"]["v1"]["path"] == "compiled"
+    want = r_predictions(
+        rds,
+        {k: [v] for k, v in INSTANCE.items()},
+        "predict(m$fit, bake(m$recipe, new_data = nd), type = 'response')",
+    )
+    got = response.json()["predictions"][0]["prob_default"]
+    np.testing.assert_allclose(got, want, atol=1e-12)
+
+
+def test_model_path_serves_a_plain_glm_through_r(serving_store: ModelStore, tmp_path: Path) -> None:
+    rds = tmp_path / "plain.rds"
+    shutil.copyfile(serving_store.artifact_path("v3"), rds)
+    rows = {"AMT_CREDIT": [2e5, 1e6], "DAYS_BIRTH": [-9000.0, -21000.0]}
+    with running_server(["--model-path", str(rds)], tmp_path / "log") as server:
+        metadata = httpx.get(f"{server.url}/v2/models/agi-credit").json()
+        response = httpx.post(
+            f"{server.url}/v1/models/agi-credit:predict",
+            json={"instances": [[c, d] for c, d in zip(*rows.values(), strict=True)]},
+        )
+    info = metadata["parameters"]["model_versions"]["v1"]
+    assert info["path"] == "r" and info["features"] == ["AMT_CREDIT", "DAYS_BIRTH"]
+    want = r_predictions(rds, rows, "predict(m, newdata = nd, type = 'response')")
+    got = [p["prob_default"] for p in response.json()["predictions"]]
+    np.testing.assert_allclose(got, want, atol=1e-12)
+
+
+def test_an_empty_store_refuses_to_start_with_a_reason(tmp_path: Path) -> None:
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "agi_credit",
+            "serve",
+            "--store",
+            str(tmp_path / "empty"),
+            "--http-port",
+            "1",
+            "--grpc-port",
+            "2",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 1
+    assert "no version can be served" in result.stderr
+    assert "has no model versions yet" in result.stderr
