@@ -279,6 +279,7 @@ def serve(
             reload_interval=settings.reload_interval,
             parity_rows=settings.parity_rows,
             parity_tolerance=settings.parity_tolerance,
+            scoring=settings.scoring,
         )
     )
 

@@ -64,3 +64,6 @@ class Settings(BaseSettings):
 
     parity_tolerance: float = Field(default=1e-9, ge=0.0)
     """Largest |compiled - R| difference in P(default) accepted on the parity sample."""
+
+    scoring: Literal["auto", "r"] = "auto"
+    """auto: a recipe + glm is scored by its compiled form once it matches R; r: all in R."""

@@ -12,11 +12,10 @@ from agi_credit.predictor.scorers import (
     NotCompilable,
     RScorer,
     logit_linkinv,
-    parity_gap,
     parity_sample,
 )
 from agi_credit.predictor.versions import RThread, VersionRegistry
-from agi_credit.rruntime import LinearForm, RModel, linear_form
+from agi_credit.rruntime import LinearForm, RModel, ScoringJob, linear_form, predict_in_child
 from agi_credit.store import ModelStore
 from tests.conftest import rscript
 
@@ -48,9 +47,10 @@ def test_compiled_equals_r_on_typical_missing_and_extreme_rows(
 ) -> None:
     sample = parity_sample(compiled, rows=2000, seed=3)
     assert np.isnan(sample).any() and (np.abs(sample) >= 1e9).any()
-    r_scorer = RScorer(model=r_model, features=FEATURES)
-    np.testing.assert_allclose(compiled.score(sample), r_scorer.score(sample), rtol=0, atol=1e-12)
-    assert parity_gap(compiled, r_scorer.score, rows=1000) <= 1e-12
+    in_process = RScorer(model=r_model, features=FEATURES).score(sample)
+    (in_child,) = predict_in_child([ScoringJob(rds=r_model.path, features=FEATURES, rows=sample)])
+    np.testing.assert_allclose(compiled.score(sample), in_process, rtol=0, atol=1e-12)
+    np.testing.assert_array_equal(in_child, in_process)
 
 
 def test_the_recipe_imputes_every_feature(compiled: CompiledGlm) -> None:

@@ -8,7 +8,6 @@ Two handlers, chosen at load time:
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Literal, Protocol
 
@@ -154,11 +153,3 @@ def parity_sample(compiled: CompiledGlm, *, rows: int, seed: int = 0) -> np.ndar
         if feature in compiled.imputed:
             sample[rng.random(rows) < 0.1, j] = np.nan
     return sample
-
-
-def parity_gap(
-    compiled: CompiledGlm, r_score: Callable[[np.ndarray], np.ndarray], *, rows: int
-) -> float:
-    """Largest absolute difference between the compiled scorer and R on a parity sample."""
-    sample = parity_sample(compiled, rows=rows)
-    return float(np.max(np.abs(compiled.score(sample) - r_score(sample))))

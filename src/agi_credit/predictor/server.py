@@ -42,6 +42,8 @@ class ServeOptions:
     reload_interval: float
     parity_rows: int
     parity_tolerance: float
+    scoring: str = "auto"
+    """auto: compiled where it matches R; r: every version in R."""
 
 
 class RequestContextMiddleware:
@@ -120,6 +122,7 @@ def serve(options: ServeOptions) -> None:
         max_rows=options.max_batch_rows,
         parity_rows=options.parity_rows,
         parity_tolerance=options.parity_tolerance,
+        compile=options.scoring == "auto",
     )
     model = AgiCreditModel(options.model_name, registry=registry, r=registry.r)
     if not model.load():

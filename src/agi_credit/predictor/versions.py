@@ -17,6 +17,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TypeVar
 
+import numpy as np
+
 from agi_credit._errors import AgiCreditError
 from agi_credit._files import sha256_of
 from agi_credit.predictor.errors import VersionUnavailable
@@ -26,9 +28,10 @@ from agi_credit.predictor.scorers import (
     NotCompilable,
     RScorer,
     Scorer,
-    parity_gap,
+    parity_sample,
 )
-from agi_credit.store import ModelEntry, ModelStore, Status, StoreError, version_number
+from agi_credit.rruntime import RError, RModel, ScoringJob, linear_form, predict_in_child
+from agi_credit.store import ModelStore, Status, StoreError, version_number
 
 log = logging.getLogger("agi_credit.predictor")
 T = TypeVar("T")
@@ -37,13 +40,14 @@ SINGLE_MODEL_VERSION = "v1"
 
 
 class RThread:
-    """A single thread that owns the embedded R session."""
+    """A single thread that owns the embedded R session.
+
+    R itself starts when `agi_credit.rruntime` is imported, on the importing (main) thread,
+    which may take over its signal handling; rpy2 disables R's C stack check, so this
+    thread may call into it afterwards.
+    """
 
     def __init__(self) -> None:
-        # R starts on the calling (main) thread, which may take over its signal handling;
-        # rpy2 disables R's C stack check, so the R thread below may call into it.
-        import agi_credit.rruntime  # noqa: F401
-
         self.executor = concurrent.futures.ThreadPoolExecutor(max_workers=1, thread_name_prefix="R")
 
     def run(self, function: Callable[..., T], *args: object) -> T:
@@ -111,6 +115,25 @@ class VersionLoadError(AgiCreditError):
     pass
 
 
+@dataclass(frozen=True, slots=True)
+class _Candidate:
+    version: str
+    path: Path
+    features: tuple[str, ...] | None
+    threshold: float
+    expected_sha256: str | None
+
+
+@dataclass(slots=True)
+class _Prepared:
+    candidate: _Candidate
+    digest: str
+    features: tuple[str, ...]
+    r_scorer: RScorer
+    compiled: CompiledGlm | None = None
+    note: str | None = None
+
+
 class VersionRegistry:
     """Loads the versions of a store (or one .rds) and keeps the serving state current."""
 
@@ -124,6 +147,7 @@ class VersionRegistry:
         max_rows: int,
         parity_rows: int = 1000,
         parity_tolerance: float = 1e-9,
+        compile: bool = True,
     ) -> None:
         if (store is None) == (model_path is None):
             raise ValueError("serve either a store or one model file")
@@ -134,6 +158,7 @@ class VersionRegistry:
         self.max_rows = max_rows
         self.parity_rows = parity_rows
         self.parity_tolerance = parity_tolerance
+        self.compile = compile
         self.state = ServingState()
         self._loaded: dict[tuple[str, str], ServedVersion] = {}
         self._failed: dict[tuple[str, str], str] = {}
@@ -153,83 +178,57 @@ class VersionRegistry:
             return state
 
     def _next_state(self) -> ServingState:
-        if self.model_path is not None:
-            single, failed = self._load_single()
-            return ServingState(
-                current=SINGLE_MODEL_VERSION if single else None,
-                store_current=SINGLE_MODEL_VERSION,
-                served=single,
-                unavailable=failed,
-            )
-        assert self.store is not None
-        metadata = self.store.read()
+        candidates, unavailable, store_current = self._candidates()
         served: dict[str, ServedVersion] = {}
-        unavailable: dict[str, str] = {}
-        for entry in sorted(metadata.models, key=lambda m: m.number):
-            if metadata.status_of(entry) is Status.REJECTED:
-                unavailable[entry.version] = f"rejected ({entry.status_reason or 'no reason'})"
-                continue
+        fresh: list[tuple[tuple[str, str], _Candidate]] = []
+        for candidate in candidates:
             try:
-                served[entry.version] = self._load_entry(entry)
+                key = (candidate.version, self._digest(candidate))
             except VersionLoadError as exc:
-                unavailable[entry.version] = str(exc)
-        current = metadata.current_version if metadata.current_version in served else None
+                unavailable[candidate.version] = str(exc)
+                continue
+            if key in self._loaded:
+                served[candidate.version] = self._loaded[key]
+            elif key in self._failed:
+                unavailable[candidate.version] = self._failed[key]
+            else:
+                fresh.append((key, candidate))
+        for key, outcome in self._load(fresh):
+            if isinstance(outcome, ServedVersion):
+                self._loaded[key] = served[key[0]] = outcome
+            else:
+                self._failed[key] = unavailable[key[0]] = outcome
+        served = dict(sorted(served.items(), key=lambda item: version_number(item[0])))
+        current = store_current if store_current in served else None
         if current is None and self.state.current in served:
             current = self.state.current  # keep serving the last good version
         return ServingState(
-            current=current,
-            store_current=metadata.current_version,
-            served=served,
-            unavailable=unavailable,
+            current=current, store_current=store_current, served=served, unavailable=unavailable
         )
 
-    def _load_entry(self, entry: ModelEntry) -> ServedVersion:
+    def _candidates(self) -> tuple[list[_Candidate], dict[str, str], str | None]:
+        """The versions to serve, the ones refused by governance, and the current one."""
+        if self.model_path is not None:
+            features = self._declared_features()
+            single = _Candidate(SINGLE_MODEL_VERSION, self.model_path, features, 0.5, None)
+            return [single], {}, SINGLE_MODEL_VERSION
         assert self.store is not None
-        path = self.store.artifact_path(entry.version)
-        if not path.is_file():
-            raise VersionLoadError(f"model file {path.name} is missing")
-        digest = sha256_of(path)
-        key = (entry.version, digest)
-        if key in self._loaded:
-            return self._loaded[key]
-        if key in self._failed:
-            raise VersionLoadError(self._failed[key])
-        try:
-            if entry.artifact is not None and digest != entry.artifact.sha256:
-                raise VersionLoadError(f"{path.name} does not match its sha256 in metadata.json")
-            loaded = self.r.run(
-                self._build,
-                entry.version,
-                path,
-                tuple(entry.features),
-                entry.decision_threshold or 0.5,
-                digest,
-            )
-        except VersionLoadError as exc:
-            self._failed[key] = str(exc)
-            raise
-        self._loaded[key] = loaded
-        return loaded
-
-    def _load_single(self) -> tuple[dict[str, ServedVersion], dict[str, str]]:
-        assert self.model_path is not None
-        key = (SINGLE_MODEL_VERSION, str(self.model_path))
-        if key not in self._loaded and key not in self._failed:
-            try:
-                features = self._declared_features()
-                self._loaded[key] = self.r.run(
-                    self._build,
-                    SINGLE_MODEL_VERSION,
-                    self.model_path,
-                    features,
-                    0.5,
-                    sha256_of(self.model_path) if self.model_path.is_file() else "",
+        metadata = self.store.read()
+        candidates, rejected = [], {}
+        for entry in sorted(metadata.models, key=lambda m: m.number):
+            if metadata.status_of(entry) is Status.REJECTED:
+                rejected[entry.version] = f"rejected ({entry.status_reason or 'no reason'})"
+                continue
+            candidates.append(
+                _Candidate(
+                    entry.version,
+                    self.store.artifact_path(entry.version),
+                    tuple(entry.features),
+                    entry.decision_threshold or 0.5,
+                    entry.artifact.sha256 if entry.artifact else None,
                 )
-            except VersionLoadError as exc:
-                self._failed[key] = str(exc)
-        if key in self._loaded:
-            return {SINGLE_MODEL_VERSION: self._loaded[key]}, {}
-        return {}, {SINGLE_MODEL_VERSION: self._failed[key]}
+            )
+        return candidates, rejected, metadata.current_version
 
     def _declared_features(self) -> tuple[str, ...] | None:
         if self.feature_metadata_path is None:
@@ -242,82 +241,117 @@ class VersionRegistry:
             ) from exc
         return tuple(str(f) for f in features)
 
-    def _build(
-        self,
-        version: str,
-        path: Path,
-        features: tuple[str, ...] | None,
-        threshold: float,
-        digest: str,
-    ) -> ServedVersion:
-        """Load and prepare one version. Runs on the R thread."""
-        from agi_credit.rruntime import RError, RModel, linear_form
+    @staticmethod
+    def _digest(candidate: _Candidate) -> str:
+        if not candidate.path.is_file():
+            raise VersionLoadError(f"model file {candidate.path.name} is missing")
+        digest = sha256_of(candidate.path)
+        if candidate.expected_sha256 is not None and digest != candidate.expected_sha256:
+            raise VersionLoadError(
+                f"{candidate.path.name} does not match its sha256 in metadata.json"
+            )
+        return digest
 
+    def _load(
+        self, fresh: list[tuple[tuple[str, str], _Candidate]]
+    ) -> list[tuple[tuple[str, str], ServedVersion | str]]:
+        """Load new versions: read them in R (on the R thread), then check every compiled
+        scorer against R's own predictions, all in one child R process."""
+        outcomes: list[tuple[tuple[str, str], ServedVersion | str]] = []
+        prepared: list[tuple[tuple[str, str], _Prepared]] = []
+        for key, candidate in fresh:
+            try:
+                prepared.append((key, self.r.run(self._prepare, candidate, key[1])))
+            except VersionLoadError as exc:
+                outcomes.append((key, str(exc)))
+        checked = [(key, p) for key, p in prepared if p.compiled is not None and self.compile]
+        samples = [
+            parity_sample(p.compiled, rows=self.parity_rows)  # type: ignore[arg-type]
+            for _, p in checked
+        ]
         try:
-            model = RModel.load(path)
+            r_results = predict_in_child(
+                [
+                    ScoringJob(rds=p.candidate.path, features=p.features, rows=sample)
+                    for (_, p), sample in zip(checked, samples, strict=True)
+                ]
+            )
+        except RError as exc:
+            r_results = [exc] * len(checked)
+        gaps: dict[tuple[str, str], float | RError] = {}
+        for (key, p), sample, r_prob in zip(checked, samples, r_results, strict=True):
+            assert p.compiled is not None
+            gaps[key] = (
+                r_prob
+                if isinstance(r_prob, RError)
+                else float(np.max(np.abs(p.compiled.score(sample) - r_prob)))
+            )
+        outcomes += [(key, self._finish(p, gaps.get(key))) for key, p in prepared]
+        return outcomes
+
+    def _prepare(self, candidate: _Candidate, digest: str) -> _Prepared:
+        """Read one version in R and compile it if its shape allows. Runs on the R thread."""
+        try:
+            model = RModel.load(candidate.path)
         except RError as exc:
             raise VersionLoadError(str(exc)) from exc
-        features = features or model.features
+        features = candidate.features or model.features
+        name = candidate.path.name
         if not features:
-            raise VersionLoadError(f"{path.name}: the model does not say which features it uses")
+            raise VersionLoadError(f"{name}: the model does not say which features it uses")
         if model.features and set(model.features) != set(features):
             raise VersionLoadError(
-                f"{path.name}: model features {list(model.features)} differ "
+                f"{name}: model features {list(model.features)} differ "
                 f"from metadata {list(features)}"
             )
-        r_scorer = RScorer(model=model, features=features)
+        prepared = _Prepared(
+            candidate=candidate,
+            digest=digest,
+            features=features,
+            r_scorer=RScorer(model=model, features=features),
+        )
         try:
             form = linear_form(model)
             if form is None:
                 raise NotCompilable(f"model shape {model.shape}")
-            compiled = CompiledGlm.from_linear_form(form, features)
-            gap = parity_gap(compiled, r_scorer.score, rows=self.parity_rows)
+            prepared.compiled = CompiledGlm.from_linear_form(form, features)
         except (NotCompilable, RError) as exc:
-            return self._served(
-                version,
-                r_scorer,
-                features,
-                frozenset(),
-                threshold,
-                digest,
-                note=f"scored in R: {exc}",
+            prepared.note = f"scored in R: {exc}"
+        return prepared
+
+    def _finish(self, prepared: _Prepared, gap: float | RError | None) -> ServedVersion | str:
+        compiled = prepared.compiled
+        if isinstance(gap, RError):
+            return f"R cannot score {prepared.candidate.path.name}: {gap}"
+        if compiled is not None and not self.compile:
+            prepared.note = "scored in R: compiled scoring is off (SCORING=r)"
+        elif compiled is not None and gap is not None and not gap <= self.parity_tolerance:
+            prepared.note = (
+                f"scored in R: the compiled scorer differs from R by {gap:.3g} on the parity sample"
             )
-        if not gap <= self.parity_tolerance:
-            return self._served(
-                version,
-                r_scorer,
-                features,
-                compiled.imputed,
-                threshold,
-                digest,
-                note=f"scored in R: compiled scorer differs from R by "
-                f"{gap:.3g} on the parity sample",
-            )
-        return self._served(
-            version, compiled, features, compiled.imputed, threshold, digest, gap=gap
-        )
+        elif compiled is not None and gap is not None:
+            return self._served(prepared, compiled, compiled.imputed, gap=gap)
+        nullable = compiled.imputed if compiled is not None else frozenset()
+        try:  # warm R up (bake loads recipes on first use) and prove it can score
+            self.r.run(prepared.r_scorer.score, np.ones((1, len(prepared.features))))
+        except RError as exc:
+            return f"R cannot score {prepared.candidate.path.name}: {exc}"
+        return self._served(prepared, prepared.r_scorer, nullable, gap=gap)
 
     def _served(
-        self,
-        version: str,
-        scorer: Scorer,
-        features: tuple[str, ...],
-        nullable: frozenset[str],
-        threshold: float,
-        digest: str,
-        *,
-        gap: float | None = None,
-        note: str | None = None,
+        self, prepared: _Prepared, scorer: Scorer, nullable: frozenset[str], *, gap: float | None
     ) -> ServedVersion:
-        schema = FeatureSchema(features=features, nullable=nullable, max_rows=self.max_rows)
+        schema = FeatureSchema(
+            features=prepared.features, nullable=nullable, max_rows=self.max_rows
+        )
         return ServedVersion(
-            version=version,
+            version=prepared.candidate.version,
             schema=schema,
             scorer=scorer,
-            threshold=threshold,
-            sha256=digest,
+            threshold=prepared.candidate.threshold,
+            sha256=prepared.digest,
             parity_gap=gap,
-            note=note,
+            note=prepared.note,
         )
 
     # -- watching --------------------------------------------------------------------------

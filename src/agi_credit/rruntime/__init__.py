@@ -10,6 +10,7 @@ from agi_credit.rruntime._r import (
     linear_form,
     r_environment,
 )
+from agi_credit.rruntime.child import ScoringJob, predict_in_child
 from agi_credit.rruntime.errors import RError
 
 __all__ = [
@@ -18,6 +19,8 @@ __all__ = [
     "RError",
     "RModel",
     "RecipeStep",
+    "ScoringJob",
     "linear_form",
+    "predict_in_child",
     "r_environment",
 ]

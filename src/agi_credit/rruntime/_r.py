@@ -19,6 +19,7 @@ from typing import Any, ClassVar, Literal, TypeVar
 
 import numpy as np
 
+from agi_credit.rruntime.child import HELPERS_R
 from agi_credit.rruntime.errors import RError
 
 os.environ.setdefault("TZ", "UTC")  # R asks timedatectl for the zone otherwise, noisily
@@ -43,62 +44,7 @@ __all__ = ["LinearForm", "ModelShape", "RModel", "RecipeStep", "linear_form", "r
 ModelShape = Literal["recipe+glm", "generic"]
 F = TypeVar("F", bound=Callable[..., Any])
 
-_R_HELPERS = r"""
-local({
-  suppressPackageStartupMessages(requireNamespace("recipes", quietly = TRUE))
-  as_frame <- function(columns) {
-    df <- as.data.frame(columns, stringsAsFactors = FALSE, optional = TRUE)
-    df[] <- lapply(df, function(x) { x[is.nan(x)] <- NA_real_; x })
-    df
-  }
-  list(
-    shape = function(m) {
-      if (is.list(m) && !is.null(m$recipe) && inherits(m$recipe, "recipe") &&
-          inherits(m$fit, "glm")) "recipe+glm" else "generic"
-    },
-    features = function(m, shape) {
-      if (is.list(m) && is.character(m$features)) return(m$features)
-      if (shape == "recipe+glm") {
-        info <- m$recipe$var_info
-        return(info$variable[info$role == "predictor"])
-      }
-      tl <- tryCatch(attr(stats::terms(m), "term.labels"), error = function(e) NULL)
-      if (is.character(tl)) tl else character(0)
-    },
-    predict_recipe_glm = function(m, columns) {
-      baked <- recipes::bake(m$recipe, new_data = as_frame(columns))
-      as.numeric(stats::predict(m$fit, newdata = baked, type = "response"))
-    },
-    predict_generic = function(m, columns) {
-      as.numeric(stats::predict(m, newdata = as_frame(columns), type = "response"))
-    },
-    linear_form = function(m) {
-      fit <- m$fit
-      steps <- lapply(m$recipe$steps, function(step) {
-        kind <- if (inherits(step, "step_impute_median")) "impute_median"
-                else if (inherits(step, "step_normalize")) "normalize"
-                else class(step)[1]
-        list(kind = kind, skip = isTRUE(step$skip), trained = isTRUE(step$trained),
-             medians = if (kind == "impute_median") unlist(step$medians) else NULL,
-             means = if (kind == "normalize") step$means else NULL,
-             sds = if (kind == "normalize") step$sds else NULL)
-      })
-      list(family = fit$family$family, link = fit$family$link,
-           coefficients = stats::coef(fit),
-           terms = attr(stats::terms(fit), "term.labels"),
-           has_offset = !is.null(attr(stats::terms(fit), "offset")) || !is.null(fit$offset),
-           steps = steps)
-    },
-    versions = function() {
-      pkgs <- c("recipes", "data.table", "jsonlite")
-      have <- vapply(pkgs, function(p) nzchar(system.file(package = p)), logical(1))
-      list(r = paste(R.version$major, R.version$minor, sep = "."),
-           packages = vapply(pkgs[have], function(p) as.character(utils::packageVersion(p)),
-                             character(1)))
-    }
-  )
-})
-"""
+_HELPER_NAMES = ("shape", "features", "predict_columns", "linear_form", "versions")
 
 
 def _with_r_conversion(function: F) -> F:
@@ -130,8 +76,11 @@ class _Session:
             # R's console output goes to our logs, not straight to stdout.
             _callbacks.consolewrite_print = cls._captured.append
             _callbacks.consolewrite_warnerror = cls._captured.append
+            names = ", ".join(f"{n} = agi_{n}" for n in _HELPER_NAMES)
             try:
-                cls._helpers = ro.r(_R_HELPERS)
+                cls._helpers = ro.r(
+                    f'local({{ sys.source("{HELPERS_R}", envir = environment()); list({names}) }})'
+                )
             except RRuntimeError as exc:
                 raise RError(f"cannot start R: {_r_message(exc)}") from exc
         return cls._helpers
@@ -181,9 +130,8 @@ class RModel:
         (n_rows,) = lengths
         with localconverter(ro.default_converter + numpy2ri.converter):
             frame = ro.ListVector({name: ro.FloatVector(a) for name, a in arrays.items()})
-        function = "predict_recipe_glm" if self.shape == "recipe+glm" else "predict_generic"
         try:
-            result = _Session.call(function, self._robj, frame)
+            result = _Session.call("predict_columns", self._robj, frame)
         except RRuntimeError as exc:
             raise RError(f"R predict failed for {self.path.name}: {_r_message(exc)}") from exc
         probabilities = np.asarray(result, dtype=np.float64)
