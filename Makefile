@@ -8,7 +8,7 @@ BIN := $(VENV)/bin
 INSTALLED := $(VENV)/.installed
 export TZ ?= UTC
 
-.PHONY: help setup r-deps run test lint format bench-train clean
+.PHONY: help setup r-deps run serve test lint format bench-train bench-serve clean
 
 help: ## List the targets
 	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | \
@@ -26,9 +26,16 @@ $(INSTALLED): pyproject.toml constraints.txt
 	$(BIN)/python -m pip install --quiet -c constraints.txt -e '.[dev]'
 	@touch $@
 
-run: setup ## Synthetic data if there is none, train a version, print the model table
+run: setup ## Synthetic data if there is none, train a version, then serve it on :8080
 	$(BIN)/agi-credit train --synthetic
 	$(BIN)/agi-credit models
+	@$(MAKE) --no-print-directory serve
+
+serve: setup ## Serve the model store with the KServe predictor (HTTP :8080, gRPC :8081)
+	@echo "predictor: http://127.0.0.1:8080 (Ctrl-C stops it). Try:"
+	@echo "  curl -s -H 'Content-Type: application/json' http://127.0.0.1:8080/v1/models/agi-credit:predict \\"
+	@echo "    -d '{\"instances\": [{\"AMT_INCOME_TOTAL\": 5000, \"AMT_CREDIT\": 200000, \"DAYS_BIRTH\": -12000, \"AMT_GOODS_PRICE\": 180000}]}'"
+	$(BIN)/agi-credit serve
 
 test: setup ## Run the test suite (real R, real processes)
 	$(BIN)/pytest
@@ -44,6 +51,11 @@ format: setup ## Format the code with ruff
 
 bench-train: setup ## Full-size synthetic data through the whole training job
 	$(BIN)/python bench/train.py
+
+bench-serve: setup ## The predictor under wrk, against stock KServe + sklearn and FastAPI
+	@command -v wrk >/dev/null || { [ "$$(id -u)" -eq 0 ] && apt-get install -y -qq wrk >/dev/null; } \
+		|| { echo "wrk is missing: sudo apt-get install wrk" >&2; exit 1; }
+	$(BIN)/python bench/serve.py
 
 clean: ## Remove the venv, caches and the local store (keeps data/)
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache artifacts src/*.egg-info

@@ -6,7 +6,6 @@ FastAPI endpoint as the floor of the stack.
     python bench/stock_servers.py fastapi PORT
 """
 
-
 import sys
 
 FEATURES = ["AMT_INCOME_TOTAL", "AMT_CREDIT", "DAYS_BIRTH", "AMT_GOODS_PRICE"]
@@ -23,8 +22,9 @@ def sklearn_server(data: str, http_port: int, grpc_port: int) -> None:
     from sklearn.preprocessing import StandardScaler
 
     frame = pd.read_csv(data, usecols=["TARGET", *FEATURES])
-    pipeline = make_pipeline(SimpleImputer(strategy="median"), StandardScaler(),
-                             LogisticRegression())
+    pipeline = make_pipeline(
+        SimpleImputer(strategy="median"), StandardScaler(), LogisticRegression()
+    )
     pipeline.fit(frame[FEATURES].to_numpy(), frame["TARGET"].to_numpy())
 
     class SKLearnModel(kserve.Model):  # as kserve's sklearnserver: predict_proba on inputs
@@ -34,13 +34,13 @@ def sklearn_server(data: str, http_port: int, grpc_port: int) -> None:
 
         def predict(self, payload, headers=None):  # type: ignore[no-untyped-def]
             instances = get_predict_input(payload)
-            return get_predict_response(payload, pipeline.predict_proba(instances)[:, 1],
-                                        self.name)
+            return get_predict_response(payload, pipeline.predict_proba(instances)[:, 1], self.name)
 
     model = SKLearnModel("sklearn")
     model.load()
-    kserve.ModelServer(http_port=http_port, grpc_port=grpc_port,
-                       enable_latency_logging=False).start([model])
+    kserve.ModelServer(
+        http_port=http_port, grpc_port=grpc_port, enable_latency_logging=False
+    ).start([model])
 
 
 def fastapi_floor(port: int) -> None:
