@@ -6,7 +6,7 @@ import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Annotated, NoReturn
+from typing import TYPE_CHECKING, Annotated, NoReturn
 
 import typer
 from rich.console import Console
@@ -14,6 +14,9 @@ from rich.table import Table
 
 from agi_credit._errors import AgiCreditError
 from agi_credit.settings import Settings
+
+if TYPE_CHECKING:
+    from agi_credit.store import ModelStore
 
 app = typer.Typer(
     name="agi-credit",
@@ -71,6 +74,12 @@ def _write_synthetic(path: Path, *, rows: int, seed: int) -> float:
         except OSError as exc:
             _fail(f"cannot write {path}: {exc.strerror or exc}")
     return float(frame["TARGET"].mean())
+
+
+def _open_store(store: Path | None) -> ModelStore:
+    from agi_credit.store import ModelStore
+
+    return ModelStore(store or _settings().model_store)
 
 
 def _log_line(line: str) -> None:
@@ -135,7 +144,6 @@ def train(
     actor: ActorOption = None,
 ) -> None:
     """Train a new version with train.R, evaluate it, register it, promote it if it passes."""
-    from agi_credit.store import ModelStore
     from agi_credit.training import TrainingConfig, run_training
 
     settings = _settings()
@@ -153,7 +161,11 @@ def train(
             err.print(f"no data at {data_path}: generating {rows:,} synthetic rows")
             _write_synthetic(data_path, rows=rows, seed=seed)
         result = run_training(
-            data_path, ModelStore(store or settings.model_store), config, actor=actor, log=_log_line
+            data_path,
+            _open_store(store or settings.model_store),
+            config,
+            actor=actor,
+            log=_log_line,
         )
     entry = result.entry
     verdict = "promoted to current version" if result.promoted else "kept as a candidate"
@@ -169,10 +181,9 @@ def models(
     as_json: Annotated[bool, typer.Option("--json", help="Print metadata.json.")] = False,
 ) -> None:
     """List the versions in the model store."""
-    from agi_credit.store import ModelStore
 
     with _errors_as_messages():
-        metadata = ModelStore(store or _settings().model_store).read()
+        metadata = _open_store(store).read()
     if as_json:
         sys.stdout.write(metadata.to_json())
         return
@@ -204,12 +215,9 @@ def promote(
     actor: ActorOption = None,
 ) -> None:
     """Make VERSION the current version."""
-    from agi_credit.store import ModelStore
 
     with _errors_as_messages():
-        entry = ModelStore(store or _settings().model_store).promote(
-            version, actor=actor, reason=reason
-        )
+        entry = _open_store(store).promote(version, actor=actor, reason=reason)
     out.print(f"current version is now {entry.version}")
 
 
@@ -220,10 +228,9 @@ def rollback(
     actor: ActorOption = None,
 ) -> None:
     """Go back to the version that was active before the current one."""
-    from agi_credit.store import ModelStore
 
     with _errors_as_messages():
-        entry = ModelStore(store or _settings().model_store).rollback(actor=actor, reason=reason)
+        entry = _open_store(store).rollback(actor=actor, reason=reason)
     out.print(f"rolled back: current version is now {entry.version}")
 
 
@@ -235,12 +242,9 @@ def reject(
     actor: ActorOption = None,
 ) -> None:
     """Mark VERSION unfit for production: it can no longer be promoted."""
-    from agi_credit.store import ModelStore
 
     with _errors_as_messages():
-        entry = ModelStore(store or _settings().model_store).reject(
-            version, reason=reason, actor=actor
-        )
+        entry = _open_store(store).reject(version, reason=reason, actor=actor)
     out.print(f"{entry.version} rejected: {reason}")
 
 

@@ -238,11 +238,6 @@ def test_an_arbitrary_r_model_is_scored_in_r(server: Server, serving_store: Mode
     assert response.status_code == 200, response.text
     got = response.json()["outputs"][0]["data"]
     np.testing.assert_allclose(got, want, atol=1e-12)
-    explain = httpx.post(
-        f"{server.url}/v1/models/agi-credit:explain",
-        json={"instances": [{"AMT_CREDIT": 1, "DAYS_BIRTH": 1}]},
-    )
-    assert explain.status_code in (400, 501)
 
 
 def test_metrics_count_requests_per_version(server: Server) -> None:

@@ -226,10 +226,16 @@ def test_model_path_serves_a_plain_glm_through_r(serving_store: ModelStore, tmp_
     rows = {"AMT_CREDIT": [2e5, 1e6], "DAYS_BIRTH": [-9000.0, -21000.0]}
     with running_server(["--model-path", str(rds)], tmp_path / "log") as server:
         metadata = httpx.get(f"{server.url}/v2/models/agi-credit").json()
+        explain = httpx.post(
+            f"{server.url}/v1/models/agi-credit:explain",
+            json={"instances": [{"AMT_CREDIT": 2e5, "DAYS_BIRTH": -9000.0}]},
+        )
         response = httpx.post(
             f"{server.url}/v1/models/agi-credit:predict",
             json={"instances": [[c, d] for c, d in zip(*rows.values(), strict=True)]},
         )
+    assert explain.status_code == 501
+    assert "reason codes are defined for recipe + glm models" in explain.json()["error"]
     info = metadata["parameters"]["model_versions"]["v1"]
     assert info["path"] == "r" and info["features"] == ["AMT_CREDIT", "DAYS_BIRTH"]
     want = r_predictions(rds, rows, "predict(m, newdata = nd, type = 'response')")
