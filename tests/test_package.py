@@ -11,7 +11,7 @@ import pytest
 from tests.conftest import REPO, run_cli
 
 PACKAGE = REPO / "src" / "agi_credit"
-ROOMS = ["data", "store", "rruntime", "training"]
+ROOMS = ["data", "store", "rruntime", "training", "predictor"]
 
 
 @pytest.mark.parametrize("room", ROOMS)

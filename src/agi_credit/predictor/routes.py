@@ -23,6 +23,7 @@ PLATFORM = "agi-credit-r"
 def _version_info(served: ServedVersion) -> dict[str, Any]:
     return {
         "status": "serving",
+        "created_at": served.created_at,
         "path": served.path,
         "features": list(served.schema.features),
         "decision_threshold": served.threshold,

@@ -14,6 +14,7 @@ import os
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import TypeVar
 
@@ -31,7 +32,7 @@ from agi_credit.predictor.scorers import (
     parity_sample,
 )
 from agi_credit.rruntime import RError, RModel, ScoringJob, linear_form, predict_in_child
-from agi_credit.store import ModelStore, Status, StoreError, version_number
+from agi_credit.store import TIME_FORMAT, ModelStore, Status, StoreError, version_number
 
 log = logging.getLogger("agi_credit.predictor")
 T = TypeVar("T")
@@ -61,6 +62,7 @@ class ServedVersion:
     scorer: Scorer
     threshold: float
     sha256: str
+    created_at: str | None = None
     parity_gap: float | None = None
     """Largest |compiled - R| on the parity sample, for compiled scorers."""
     note: str | None = None
@@ -122,6 +124,7 @@ class _Candidate:
     features: tuple[str, ...] | None
     threshold: float
     expected_sha256: str | None
+    created_at: str | None = None
 
 
 @dataclass(slots=True)
@@ -210,7 +213,12 @@ class VersionRegistry:
         """The versions to serve, the ones refused by governance, and the current one."""
         if self.model_path is not None:
             features = self._declared_features()
-            single = _Candidate(SINGLE_MODEL_VERSION, self.model_path, features, 0.5, None)
+            created = (
+                datetime.fromtimestamp(self.model_path.stat().st_mtime, UTC).strftime(TIME_FORMAT)
+                if self.model_path.exists()
+                else None
+            )
+            single = _Candidate(SINGLE_MODEL_VERSION, self.model_path, features, 0.5, None, created)
             return [single], {}, SINGLE_MODEL_VERSION
         assert self.store is not None
         metadata = self.store.read()
@@ -226,6 +234,7 @@ class VersionRegistry:
                     tuple(entry.features),
                     entry.decision_threshold or 0.5,
                     entry.artifact.sha256 if entry.artifact else None,
+                    entry.created_at,
                 )
             )
         return candidates, rejected, metadata.current_version
@@ -350,6 +359,7 @@ class VersionRegistry:
             scorer=scorer,
             threshold=prepared.candidate.threshold,
             sha256=prepared.digest,
+            created_at=prepared.candidate.created_at,
             parity_gap=gap,
             note=prepared.note,
         )
