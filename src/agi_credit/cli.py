@@ -29,11 +29,11 @@ out = Console()
 err = Console(stderr=True)
 
 StoreOption = Annotated[
-    Path | None, typer.Option("--store", help="Model store root [default: MODEL_STORE].")
+    Path | None, typer.Option("--store", help="Model store root (default: MODEL_STORE).")
 ]
 ActorOption = Annotated[
     str | None,
-    typer.Option(help="Who acts, for the history [default: AGI_CREDIT_ACTOR or user@host]."),
+    typer.Option(help="Who acts, for the history (default: AGI_CREDIT_ACTOR or user@host)."),
 ]
 
 
@@ -90,7 +90,7 @@ def _log_line(line: str) -> None:
 def gen_data(
     rows: Annotated[int, typer.Option(min=1, help="Number of data rows.")] = 307_511,
     out_path: Annotated[
-        Path | None, typer.Option("--out", help="CSV to write [default: DATA_PATH].")
+        Path | None, typer.Option("--out", help="CSV to write (default: DATA_PATH).")
     ] = None,
     seed: Annotated[int, typer.Option(help="Random seed: same seed, same file.")] = 42,
     force: Annotated[bool, typer.Option(help="Overwrite an existing file.")] = False,
@@ -105,7 +105,7 @@ def gen_data(
 
 @app.command("check-data")
 def check_data(
-    path: Annotated[Path | None, typer.Argument(help="CSV to check [default: DATA_PATH].")] = None,
+    path: Annotated[Path | None, typer.Argument(help="CSV to check (default: DATA_PATH).")] = None,
 ) -> None:
     """Validate a CSV against the real application_train.csv schema."""
     from agi_credit.data import check_csv
@@ -130,7 +130,7 @@ def check_data(
 
 @app.command()
 def train(
-    data: Annotated[Path | None, typer.Option(help="Training CSV [default: DATA_PATH].")] = None,
+    data: Annotated[Path | None, typer.Option(help="Training CSV (default: DATA_PATH).")] = None,
     store: StoreOption = None,
     synthetic: Annotated[
         bool, typer.Option(help="Generate a synthetic CSV at the data path when there is none.")
@@ -139,7 +139,7 @@ def train(
     seed: Annotated[int, typer.Option(help="Seed of the synthetic data.")] = 42,
     script: Annotated[
         Path | None,
-        typer.Option(help="The data scientist's script [default: training-job/train.R]."),
+        typer.Option(help="The data scientist's script (default: training-job/train.R)."),
     ] = None,
     actor: ActorOption = None,
 ) -> None:
@@ -252,11 +252,11 @@ def reject(
 def serve(
     store: StoreOption = None,
     model_path: Annotated[
-        Path | None, typer.Option(help="Serve one .rds without a store [default: MODEL_PATH].")
+        Path | None, typer.Option(help="Serve one .rds without a store (default: MODEL_PATH).")
     ] = None,
     http_port: Annotated[int, typer.Option(min=1, max=65535)] = 8080,
     grpc_port: Annotated[int, typer.Option(min=1, max=65535)] = 8081,
-    model_name: Annotated[str | None, typer.Option(help="[default: MODEL_NAME]")] = None,
+    model_name: Annotated[str | None, typer.Option(help="(default: MODEL_NAME)")] = None,
 ) -> None:
     """Serve the store's models with KServe: v1, v2 REST and gRPC, every version."""
     from agi_credit.predictor import ServeOptions
@@ -286,6 +286,57 @@ def serve(
             scoring=settings.scoring,
         )
     )
+
+
+@app.command()
+def auth(
+    upstream: Annotated[
+        str | None, typer.Option(help="The predictor (default: PREDICTOR_URL).")
+    ] = None,
+    host: Annotated[str, typer.Option(help="Address to bind; 0.0.0.0 in a pod.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(min=1, max=65535)] = 8000,
+) -> None:
+    """Serve the JWT auth sidecar: the origin's REST API in front of the predictor."""
+    from agi_credit.auth import InsecureConfiguration, run
+
+    settings = _settings()
+    try:
+        run(settings, upstream=upstream or settings.predictor_url, host=host, port=port)
+    except InsecureConfiguration as exc:
+        _fail(str(exc))
+
+
+users_app = typer.Typer(help="Manage the users of the auth sidecar.", no_args_is_help=True)
+app.add_typer(users_app, name="users")
+
+
+@users_app.command("add")
+def users_add(
+    name: Annotated[str, typer.Argument(help="The user name.")],
+    file: Annotated[
+        Path | None, typer.Option("--file", help="Users file (default: USERS_FILE).")
+    ] = None,
+    password_stdin: Annotated[
+        bool, typer.Option("--password-stdin", help="Read the password from stdin.")
+    ] = False,
+) -> None:
+    """Add or replace a user; the password is stored as an argon2id hash."""
+    from agi_credit.auth import add_user
+
+    path = file or _settings().users_file
+    if path is None:
+        _fail("no users file: pass --file or set USERS_FILE")
+    if password_stdin:
+        password = sys.stdin.readline().rstrip("\n")
+    else:
+        password = typer.prompt("password", hide_input=True, confirmation_prompt=True)
+    try:
+        add_user(path, name, password)
+    except ValueError as exc:
+        _fail(str(exc))
+    except OSError as exc:
+        _fail(f"cannot write {path}: {exc.strerror or exc}")
+    err.print(f"{name} saved in {path}", highlight=False)
 
 
 def main() -> None:

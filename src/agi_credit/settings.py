@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field
+from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -67,3 +67,25 @@ class Settings(BaseSettings):
 
     scoring: Literal["auto", "r"] = "auto"
     """auto: a recipe + glm is scored by its compiled form once it matches R; r: all in R."""
+
+    jwt_secret: SecretStr | None = None
+    """HS256 signing secret of the auth sidecar: at least 32 bytes outside dev."""
+
+    jwt_issuer: str = "agi-credit"
+    jwt_audience: str = "agi-credit-api"
+    token_ttl_seconds: int = Field(default=3600, ge=60, le=86_400)
+    jwt_leeway_seconds: int = Field(default=10, ge=0, le=300)
+
+    users_file: Path | None = None
+    """YAML or JSON with argon2id password hashes (`agi-credit users add`)."""
+
+    predictor_url: str = "http://127.0.0.1:8080"
+    """Where the auth sidecar finds the predictor (localhost in the pod)."""
+
+    login_attempts_per_client: int = Field(default=20, ge=1)
+    """Login attempts one client address may make per window."""
+
+    login_failures_per_user: int = Field(default=5, ge=1)
+    """Failed logins one user name may have per window before it is locked for the rest."""
+
+    login_window_seconds: float = Field(default=60.0, gt=0)

@@ -2,11 +2,7 @@
 
 from __future__ import annotations
 
-import logging
-import sys
-
 from prometheus_client import Counter, Histogram
-from pythonjsonlogger.json import JsonFormatter
 
 REQUESTS = Counter(
     "agi_credit_inference_requests",
@@ -22,18 +18,3 @@ LATENCY = Histogram(
 ROWS = Counter(
     "agi_credit_scored_rows", "Rows scored, by model version and path.", ["model_version", "path"]
 )
-
-
-def configure_logging(level: int = logging.INFO) -> None:
-    """JSON lines on stdout for the `agi_credit` loggers."""
-    handler = logging.StreamHandler(sys.stdout)
-    handler.setFormatter(
-        JsonFormatter(
-            "%(asctime)s %(levelname)s %(name)s %(message)s",
-            rename_fields={"asctime": "time", "levelname": "level", "name": "logger"},
-        )
-    )
-    logger = logging.getLogger("agi_credit")
-    logger.handlers[:] = [handler]
-    logger.setLevel(level)
-    logger.propagate = False

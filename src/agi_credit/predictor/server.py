@@ -9,25 +9,15 @@ from __future__ import annotations
 
 import contextlib
 import logging
-import re
 import sys
-import uuid
-from collections.abc import Awaitable, Callable, Iterator, MutableMapping
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
-from agi_credit.predictor.observability import configure_logging
+from agi_credit._asgi import ASGIApp, Receive, Scope, Send, echo_request_id, with_request_id
+from agi_credit._logging import configure_logging
 
 log = logging.getLogger("agi_credit.predictor")
-
-Scope = MutableMapping[str, Any]
-Message = MutableMapping[str, Any]
-ASGIApp = Callable[
-    [Scope, Callable[[], Awaitable[Message]], Callable[[Message], Awaitable[None]]], Awaitable[None]
-]
-
-_REQUEST_ID = re.compile(rb"^[A-Za-z0-9._:-]{1,128}$")
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,31 +37,22 @@ class ServeOptions:
 
 
 class RequestContextMiddleware:
-    """Gives every request an `x-request-id` (kept when the client sent a sane one, echoed
-    in the response) and a JSON Content-Type when a body comes without one: tritonclient's
-    JSON requests send none, and FastAPI rejects such bodies."""
+    """Gives every request an `x-request-id` (echoed in the response) and a JSON
+    Content-Type when a body comes without one: tritonclient's JSON requests send none, and
+    FastAPI rejects such bodies."""
 
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
 
-    async def __call__(
-        self,
-        scope: Scope,
-        receive: Callable[[], Awaitable[Message]],
-        send: Callable[[Message], Awaitable[None]],
-    ) -> None:
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
+        scope, request_id = with_request_id(scope)
         # An empty Content-Type counts as none.
         headers = [
-            (k, v)
-            for k, v in scope["headers"]
-            if k != b"x-request-id" and not (k == b"content-type" and not v.strip())
+            (k, v) for k, v in scope["headers"] if not (k == b"content-type" and not v.strip())
         ]
-        sent_id = next((v for k, v in scope["headers"] if k == b"x-request-id"), b"")
-        request_id = sent_id if _REQUEST_ID.match(sent_id) else uuid.uuid4().hex.encode()
-        headers.append((b"x-request-id", request_id))
         names = {k for k, _ in headers}
         if (
             scope["method"] in ("POST", "PUT")
@@ -79,17 +60,7 @@ class RequestContextMiddleware:
             and b"inference-header-content-length" not in names
         ):
             headers.append((b"content-type", b"application/json"))
-        scope = {**scope, "headers": headers}
-
-        async def send_with_id(message: Message) -> None:
-            if message["type"] == "http.response.start":
-                message = {
-                    **message,
-                    "headers": [*message.get("headers", []), (b"x-request-id", request_id)],
-                }
-            await send(message)
-
-        await self.app(scope, receive, send_with_id)
+        await self.app({**scope, "headers": headers}, receive, echo_request_id(send, request_id))
 
 
 @contextlib.contextmanager

@@ -1,0 +1,44 @@
+"""Errors of the auth sidecar; each carries its HTTP status. Bodies are `{"error": "..."}`,
+as the origin's API answered."""
+
+from __future__ import annotations
+
+from agi_credit._errors import AgiCreditError
+
+
+class ApiError(AgiCreditError):
+    status_code = 400
+
+    def __init__(self, message: str, *, headers: dict[str, str] | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.headers = headers or {}
+
+
+class BadRequest(ApiError):
+    status_code = 400
+
+
+class Unauthorized(ApiError):
+    status_code = 401
+
+
+class NotFound(ApiError):
+    status_code = 404
+
+
+class TooManyRequests(ApiError):
+    status_code = 429
+
+    def __init__(self, retry_after: int) -> None:
+        super().__init__(
+            "too many login attempts; retry later", headers={"Retry-After": str(retry_after)}
+        )
+
+
+class UpstreamUnavailable(ApiError):
+    status_code = 503
+
+
+class InsecureConfiguration(AgiCreditError):
+    """The sidecar refuses to start (ENV=prod) with settings that are not safe."""
