@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import shutil
 import subprocess
 import sys
 from collections.abc import Callable
@@ -122,3 +123,44 @@ def trained_store(tmp_path_factory: pytest.TempPathFactory, small_csv: Path) -> 
         log=lambda _line: None,
     )
     return store
+
+
+# A plain glm without a recipe: goes through the R path.
+PLAIN_GLM_R = """
+suppressPackageStartupMessages(library(data.table))
+d <- fread(Sys.getenv("DATA_PATH"), select = c("TARGET", "AMT_CREDIT", "DAYS_BIRTH"))
+fit <- glm(TARGET ~ AMT_CREDIT + DAYS_BIRTH, data = d, family = binomial())
+out <- Sys.getenv("MODEL_OUTPUT_PATH")
+saveRDS(fit, file.path(out, "model_v1.rds"))
+jsonlite::write_json(list(features = c("AMT_CREDIT", "DAYS_BIRTH")),
+                     file.path(out, "model_metadata.json"))
+"""
+
+
+@pytest.fixture(scope="session")
+def serving_store(tmp_path_factory: pytest.TempPathFactory, small_csv: Path) -> ModelStore:
+    """v1, v2: recipe + glm (v2 current); v3: a plain glm, candidate, scored in R."""
+    root = tmp_path_factory.mktemp("serving")
+    store = ModelStore(root / "store")
+    config = TrainingConfig(script=TRAIN_R, min_auc=0.0, auc_tolerance=1.0)
+    for _ in range(2):
+        run_training(small_csv, store, config, actor="pytest", log=lambda _line: None)
+    plain = root / "plain_glm.R"
+    plain.write_text(PLAIN_GLM_R)
+    result = run_training(
+        small_csv,
+        store,
+        TrainingConfig(script=plain, min_auc=0.99, auc_tolerance=0.0),
+        actor="pytest",
+        log=lambda _line: None,
+    )
+    assert result.entry.version == "v3" and not result.promoted
+    return store
+
+
+@pytest.fixture
+def store_copy(serving_store: ModelStore, tmp_path: Path) -> ModelStore:
+    """A private copy of the serving store, for tests that change it."""
+    target = tmp_path / "store"
+    shutil.copytree(serving_store.root, target)
+    return ModelStore(target)

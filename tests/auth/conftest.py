@@ -1,0 +1,144 @@
+"""Fixtures of the sidecar tests: a real predictor and a real sidecar, on loopback."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+import pytest
+
+from agi_credit.store import ModelStore
+from tests.conftest import REPO
+from tests.predictor.conftest import Server, free_port, running_server
+
+SECRET = "s" * 16 + "-test-secret-of-32-bytes-or-more"
+USER, PASSWORD = "analyst", "correct horse battery"
+
+
+@dataclass
+class Sidecar:
+    process: subprocess.Popen[bytes]
+    port: int
+    log_path: Path
+    predictor: Server
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def logs(self) -> str:
+        return self.log_path.read_text(errors="replace")
+
+    def token(self, user: str = USER, password: str = PASSWORD) -> str:
+        response = httpx.post(f"{self.url}/login", json={"username": user, "password": password})
+        assert response.status_code == 200, response.text
+        return str(response.json()["token"])
+
+    def headers(self) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.token()}"}
+
+
+def make_users_file(path: Path, users: dict[str, str]) -> Path:
+    for name, password in users.items():
+        result = subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "agi_credit",
+                "users",
+                "add",
+                name,
+                "--file",
+                str(path),
+                "--password-stdin",
+            ],
+            input=password + "\n",
+            capture_output=True,
+            text=True,
+            cwd=REPO,
+            timeout=60,
+        )
+        assert result.returncode == 0, result.stderr
+    return path
+
+
+@contextmanager
+def running_sidecar(
+    predictor: Server, log_path: Path, *, env: dict[str, str], timeout: float = 30
+) -> Iterator[Sidecar]:
+    port = free_port()
+    with log_path.open("wb") as log:
+        process = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "agi_credit",
+                "auth",
+                "--upstream",
+                predictor.url,
+                "--port",
+                str(port),
+            ],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            cwd=REPO,
+            env={**os.environ, **env},
+        )
+    sidecar = Sidecar(process, port, log_path, predictor)
+    try:
+        deadline = time.monotonic() + timeout
+        while True:
+            if process.poll() is not None:
+                raise AssertionError(f"sidecar exited {process.returncode}:\n{sidecar.logs()}")
+            try:
+                if httpx.get(f"{sidecar.url}/health", timeout=1).status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            if time.monotonic() > deadline:
+                raise AssertionError(f"sidecar not up in {timeout} s:\n{sidecar.logs()}")
+            time.sleep(0.1)
+        yield sidecar
+    finally:
+        process.terminate()
+        process.wait(timeout=20)
+
+
+@pytest.fixture(scope="module")
+def predictor(
+    serving_store: ModelStore, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Server]:
+    log = tmp_path_factory.mktemp("predictor") / "predictor.log"
+    with running_server(["--store", str(serving_store.root)], log) as server:
+        yield server
+
+
+@pytest.fixture(scope="module")
+def users_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return make_users_file(
+        tmp_path_factory.mktemp("users") / "users.yaml", {USER: PASSWORD, "bob": "bobs password 1"}
+    )
+
+
+@pytest.fixture(scope="module")
+def sidecar(
+    predictor: Server, users_file: Path, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Sidecar]:
+    """A prod-configured sidecar; login limits high enough for the tests that share it."""
+    log = tmp_path_factory.mktemp("sidecar") / "sidecar.log"
+    env = {
+        "ENV": "prod",
+        "JWT_SECRET": SECRET,
+        "USERS_FILE": str(users_file),
+        "LOGIN_ATTEMPTS_PER_CLIENT": "1000",
+        "LOGIN_FAILURES_PER_USER": "1000",
+    }
+    with running_sidecar(predictor, log, env=env) as running:
+        yield running

@@ -1,0 +1,247 @@
+"""The origin's REST API through the sidecar, and authenticated pass-through to v1/v2."""
+
+from __future__ import annotations
+
+import json
+
+import httpx
+import numpy as np
+import pytest
+import tritonclient.http as triton
+from tritonclient.utils import InferenceServerException
+
+from tests.auth.conftest import USER, Sidecar
+
+APPLICANT = {
+    "AMT_INCOME_TOTAL": 5000,
+    "AMT_CREDIT": 200000,
+    "DAYS_BIRTH": -12000,
+    "AMT_GOODS_PRICE": 180000,
+}
+
+
+def test_health_is_public_and_ready_checks_the_predictor(sidecar: Sidecar) -> None:
+    assert httpx.get(f"{sidecar.url}/health").json() == {"status": "ok"}
+    assert httpx.get(f"{sidecar.url}/ready").json() == {"status": "ready"}
+
+
+def test_login_gives_a_token_with_every_claim(sidecar: Sidecar) -> None:
+    import jwt
+
+    from tests.auth.conftest import SECRET
+
+    claims = jwt.decode(sidecar.token(), SECRET, algorithms=["HS256"], audience="agi-credit-api")
+    assert claims["sub"] == USER and claims["iss"] == "agi-credit"
+    assert claims["exp"] - claims["iat"] == 3600 and claims["nbf"] == claims["iat"]
+    assert len(claims["jti"]) == 32
+
+
+@pytest.mark.parametrize(
+    ("body", "status", "error"),
+    [
+        ({"username": USER}, 400, "missing field: password"),
+        ({"password": "x"}, 400, "missing field: username"),
+        ({"username": USER, "password": 123}, 400, "invalid type for password"),
+        ([USER, "x"], 400, 'the body must be {"username": ..., "password": ...}'),
+        ({"username": USER, "password": "wrong password"}, 401, "invalid credentials"),
+        ({"username": "nobody", "password": "wrong password"}, 401, "invalid credentials"),
+    ],
+)
+def test_bad_logins(sidecar: Sidecar, body: object, status: int, error: str) -> None:
+    response = httpx.post(f"{sidecar.url}/login", json=body)
+    assert response.status_code == status
+    assert response.json() == {"error": error}
+
+
+def test_a_non_json_login_is_a_400(sidecar: Sidecar) -> None:
+    response = httpx.post(
+        f"{sidecar.url}/login",
+        content=b"username=admin",
+        headers={"content-type": "application/x-www-form-urlencoded"},
+    )
+    assert response.status_code == 400 and response.json() == {"error": "the body must be JSON"}
+
+
+def test_model_info_lists_the_served_versions(sidecar: Sidecar) -> None:
+    headers = sidecar.headers()
+    info = httpx.get(f"{sidecar.url}/model-info", headers=headers).json()
+    assert info["current_version"] == "v2"
+    assert [m["version"] for m in info["models"]] == ["v1", "v2", "v3"]
+    assert info["models"][0]["features"] == list(APPLICANT)
+    assert len(info["models"][0]["created_at"]) == len("YYYY-MM-DD HH:MM:SS")
+    alias = httpx.get(f"{sidecar.url}/model_info", headers=headers).json()
+    assert alias == info
+    one = httpx.get(f"{sidecar.url}/model-info", params={"version": "v1"}, headers=headers)
+    assert one.json()["version"] == "v1"
+    missing = httpx.get(f"{sidecar.url}/model-info", params={"version": "v9"}, headers=headers)
+    assert missing.status_code == 404
+    assert missing.json() == {"error": "model version not found"}
+
+
+def test_predict_answers_as_the_origin_did(sidecar: Sidecar) -> None:
+    headers = sidecar.headers()
+    response = httpx.post(f"{sidecar.url}/predict", json=APPLICANT, headers=headers)
+    assert response.status_code == 200, response.text
+    body = response.json()
+    assert set(body) == {"model_version", "prediction", "prob_default"}
+    assert body["model_version"] == "v2" and body["prediction"] in (0, 1)
+    direct = httpx.post(
+        f"{sidecar.predictor.url}/v1/models/agi-credit:predict", json={"instances": [APPLICANT]}
+    ).json()["predictions"][0]
+    assert body["prob_default"] == direct["prob_default"]
+
+
+def test_predict_pins_versions_and_scores_batches(sidecar: Sidecar) -> None:
+    headers = sidecar.headers()
+    by_query = httpx.post(
+        f"{sidecar.url}/predict", params={"version": "v1"}, json=APPLICANT, headers=headers
+    ).json()
+    by_path = httpx.post(f"{sidecar.url}/predict/v1", json=APPLICANT, headers=headers).json()
+    assert by_query == by_path and by_path["model_version"] == "v1"
+    batch = httpx.post(
+        f"{sidecar.url}/predict",
+        json=[APPLICANT, {**APPLICANT, "AMT_CREDIT": 900000}],
+        headers=headers,
+    ).json()
+    assert isinstance(batch, list) and len(batch) == 2
+    assert batch[0]["prob_default"] != batch[1]["prob_default"]
+
+
+@pytest.mark.parametrize(
+    ("path", "body", "status", "error"),
+    [
+        (
+            "/predict",
+            {k: v for k, v in APPLICANT.items() if k != "DAYS_BIRTH"},
+            400,
+            "missing features: ['DAYS_BIRTH']",
+        ),
+        (
+            "/predict",
+            {**APPLICANT, "CNT_CHILDREN": 1},
+            400,
+            "unexpected features: ['CNT_CHILDREN']",
+        ),
+        ("/predict", {**APPLICANT, "AMT_CREDIT": "200000"}, 400, "invalid type for AMT_CREDIT"),
+        ("/predict", {**APPLICANT, "AMT_CREDIT": None}, 400, "invalid type for AMT_CREDIT"),
+        ("/predict", {**APPLICANT, "AMT_CREDIT": True}, 400, "invalid type for AMT_CREDIT"),
+        ("/predict", [], 400, "empty batch: send at least one applicant"),
+        ("/predict", [APPLICANT, {"AMT_CREDIT": 1}], 400, "missing features"),
+        ("/predict/v9", APPLICANT, 404, "model version not found"),
+        ("/predict/latest", APPLICANT, 404, "model version not found"),
+    ],
+)
+def test_predict_errors(sidecar: Sidecar, path: str, body: object, status: int, error: str) -> None:
+    response = httpx.post(f"{sidecar.url}{path}", json=body, headers=sidecar.headers())
+    assert response.status_code == status, response.text
+    assert error in response.json()["error"]
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/predict",
+        "/model-info",
+        "/v2/models/agi-credit",
+        "/v2/health/ready",
+        "/v1/models/agi-credit",
+    ],
+)
+def test_everything_but_health_and_login_needs_a_token(sidecar: Sidecar, path: str) -> None:
+    method = "POST" if path == "/predict" else "GET"
+    response = httpx.request(method, f"{sidecar.url}{path}", json=APPLICANT)
+    assert response.status_code == 401
+    assert response.json() == {"error": "token missing"}
+
+
+@pytest.mark.parametrize("binary", [False, True], ids=["json", "binary"])
+def test_tritonclient_through_the_sidecar(sidecar: Sidecar, binary: bool) -> None:
+    client = triton.InferenceServerClient(f"127.0.0.1:{sidecar.port}")
+    inputs = []
+    for name, value in APPLICANT.items():
+        tensor = triton.InferInput(name, [2], "FP64")
+        tensor.set_data_from_numpy(np.array([value, value * 2.0]), binary_data=binary)
+        inputs.append(tensor)
+    outputs = [triton.InferRequestedOutput("prob_default", binary_data=binary)]
+    result = client.infer(
+        "agi-credit", inputs, outputs=outputs, model_version="v1", headers=sidecar.headers()
+    )
+    direct = triton.InferenceServerClient(sidecar.predictor.host).infer(
+        "agi-credit", inputs, outputs=outputs, model_version="v1"
+    )
+    np.testing.assert_array_equal(result.as_numpy("prob_default"), direct.as_numpy("prob_default"))
+    with pytest.raises(InferenceServerException, match="token missing"):
+        client.infer("agi-credit", inputs)
+    client.close()
+
+
+def test_v1_pass_through_keeps_status_and_body(sidecar: Sidecar) -> None:
+    headers = sidecar.headers()
+    good = httpx.post(
+        f"{sidecar.url}/v1/models/agi-credit:predict",
+        json={"instances": [APPLICANT]},
+        headers=headers,
+    )
+    assert good.status_code == 200 and good.json()["predictions"][0]["model_version"] == "v2"
+    bad = httpx.post(
+        f"{sidecar.url}/v1/models/agi-credit:predict", json={"instances": []}, headers=headers
+    )
+    assert bad.status_code == 400 and "empty batch" in bad.json()["error"]
+
+
+def test_auth_verify_for_gateways(sidecar: Sidecar) -> None:
+    ok = httpx.get(f"{sidecar.url}/auth/verify", headers=sidecar.headers())
+    assert ok.status_code == 200 and ok.headers["x-auth-user"] == USER
+    assert httpx.get(f"{sidecar.url}/auth/verify").status_code == 401
+    bad = httpx.get(f"{sidecar.url}/auth/verify", headers={"Authorization": "Bearer x.y.z"})
+    assert bad.status_code == 401 and bad.json() == {"error": "invalid token"}
+
+
+def test_the_request_id_reaches_the_predictor(sidecar: Sidecar) -> None:
+    response = httpx.post(
+        f"{sidecar.url}/predict",
+        json=APPLICANT,
+        headers={**sidecar.headers(), "x-request-id": "trace-me-42"},
+    )
+    assert response.headers["x-request-id"] == "trace-me-42"
+    predictor_lines = [
+        json.loads(line) for line in sidecar.predictor.logs().splitlines() if line.startswith("{")
+    ]
+    assert any(line.get("request_id") == "trace-me-42" for line in predictor_lines)
+
+
+def test_access_log_has_users_and_never_secrets(sidecar: Sidecar) -> None:
+    token = sidecar.token()
+    httpx.post(
+        f"{sidecar.url}/predict",
+        json=APPLICANT,
+        headers={"Authorization": f"Bearer {token}", "x-request-id": "log-test-7"},
+    )
+    logs = sidecar.logs()
+    lines = [json.loads(line) for line in logs.splitlines() if line.startswith("{")]
+    mine = [line for line in lines if line.get("request_id") == "log-test-7"]
+    assert mine and mine[0]["user"] == USER and mine[0]["status"] == 200
+    assert {"method", "path", "latency_ms"} <= set(mine[0])
+    assert token not in logs
+    assert "correct horse" not in logs
+    assert "200000" not in logs  # no request body
+
+
+def test_openapi_documents_the_routes_with_examples(sidecar: Sidecar) -> None:
+    spec = httpx.get(f"{sidecar.url}/openapi.json").json()
+    paths = spec["paths"]
+    for path in (
+        "/health",
+        "/login",
+        "/model-info",
+        "/predict",
+        "/predict/{version}",
+        "/auth/verify",
+        "/v2/{path}",
+        "/v1/{path}",
+    ):
+        assert path in paths, path
+    login_body = paths["/login"]["post"]["requestBody"]["content"]["application/json"]
+    assert login_body["example"] == {"username": "admin", "password": "123456"}
+    assert "HTTPBearer" in spec["components"]["securitySchemes"]
+    assert httpx.get(f"{sidecar.url}/docs").status_code == 200
