@@ -12,7 +12,10 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 class Settings(BaseSettings):
     """Everything agi-credit reads from the environment; `.env` in the working directory too."""
 
-    model_config = SettingsConfigDict(env_file=".env", extra="ignore", protected_namespaces=())
+    # Empty values count as unset: .env.example leaves optional paths and secrets empty.
+    model_config = SettingsConfigDict(
+        env_file=".env", env_ignore_empty=True, extra="ignore", protected_namespaces=()
+    )
 
     env: Literal["dev", "prod"] = "dev"
     """`dev` allows convenience defaults; `prod` allows no default secret."""

@@ -263,7 +263,7 @@ def create_app(config: AuthConfig) -> FastAPI:
         """Score with version `vN`."""
         return await predict(request, version)
 
-    async def passthrough(request: Request) -> StreamingResponse:
+    async def passthrough(request: Request, path: str) -> StreamingResponse:
         user = authenticated(request)
         return await predictor.forward(request, user=user, request_id=_request_id(request))
 

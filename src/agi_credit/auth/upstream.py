@@ -89,12 +89,16 @@ class Predictor:
             if k.lower() not in _NOT_FORWARDED and k.lower() != "x-request-id"
         ]
         headers += [("x-request-id", request_id), ("x-auth-user", user)]
-        outgoing = self.client.build_request(
-            request.method,
-            httpx.URL(path=request.url.path, query=request.url.query.encode()),
-            headers=headers,
-            content=request.stream(),
-        )
+        # The path exactly as the client sent it (still percent-encoded), with its query.
+        raw = request.scope.get("raw_path") or request.url.path.encode()
+        query = request.scope.get("query_string", b"")
+        try:
+            target = (raw + (b"?" + query if query else b"")).decode("ascii")
+            outgoing = self.client.build_request(
+                request.method, target, headers=headers, content=request.stream()
+            )
+        except (UnicodeDecodeError, httpx.InvalidURL, ValueError) as exc:
+            raise BadRequest("invalid path") from exc
         try:
             response = await self.client.send(outgoing, stream=True)
         except httpx.HTTPError as exc:

@@ -1,0 +1,198 @@
+"""Secure by default: prod refuses weak settings, logins are rate limited, passwords hashed."""
+
+from __future__ import annotations
+
+import os
+import re
+import stat
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+import yaml
+
+from agi_credit.auth import Users
+from tests.auth.conftest import (
+    PASSWORD,
+    SECRET,
+    USER,
+    Sidecar,
+    make_users_file,
+    running_sidecar,
+)
+from tests.conftest import REPO
+from tests.predictor.conftest import Server
+
+
+def start_auth(env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    """`agi-credit auth` with a configuration it must refuse (it exits before serving)."""
+    clean = {k: v for k, v in os.environ.items() if k not in ("JWT_SECRET", "USERS_FILE", "ENV")}
+    return subprocess.run(
+        [sys.executable, "-m", "agi_credit", "auth", "--port", "1"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=REPO,
+        env={**clean, **env},
+    )
+
+
+@pytest.mark.parametrize(
+    ("env", "message"),
+    [
+        ({}, "JWT_SECRET is not set"),
+        ({"JWT_SECRET": "short-secret"}, "JWT_SECRET has 12 bytes; it needs at least 32"),
+        ({"JWT_SECRET": "agisecretkey"}, "JWT_SECRET is a well-known example value"),
+    ],
+)
+def test_prod_refuses_weak_secrets(users_file: Path, env: dict[str, str], message: str) -> None:
+    result = start_auth({"ENV": "prod", "USERS_FILE": str(users_file), **env})
+    assert result.returncode == 1
+    assert "refusing to start with ENV=prod" in result.stderr and message in result.stderr
+
+
+def test_prod_refuses_missing_or_plaintext_users(tmp_path: Path) -> None:
+    missing = start_auth({"ENV": "prod", "JWT_SECRET": SECRET})
+    assert missing.returncode == 1 and "USERS_FILE is not set" in missing.stderr
+    plaintext = tmp_path / "users.yaml"
+    plaintext.write_text(yaml.safe_dump({"users": {"admin": {"password": "123456"}}}))
+    refused = start_auth({"ENV": "prod", "JWT_SECRET": SECRET, "USERS_FILE": str(plaintext)})
+    assert refused.returncode == 1
+    assert "user 'admin'" in refused.stderr and "no argon2id password_hash" in refused.stderr
+
+
+def test_dev_without_users_accepts_the_origins_admin_with_a_warning(
+    predictor: Server, tmp_path: Path
+) -> None:
+    env = {"ENV": "dev", "JWT_SECRET": "", "USERS_FILE": ""}
+    with running_sidecar(predictor, tmp_path / "log", env=env) as dev:
+        assert dev.token("admin", "123456")
+        logs = dev.logs()
+    assert "admin/123456 login works (ENV=dev only)" in logs
+    assert "using a random secret" in logs
+
+
+def test_users_add_stores_an_argon2id_hash_in_a_private_file(tmp_path: Path) -> None:
+    path = make_users_file(tmp_path / "users.yaml", {"carol": "carols long password"})
+    data = yaml.safe_load(path.read_text())
+    stored = data["users"]["carol"]["password_hash"]
+    assert stored.startswith("$argon2id$") and "carols long password" not in path.read_text()
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    assert Users.load(path).authenticate("carol", "carols long password")
+    make_users_file(path, {"dave": "daves long password"})  # adding keeps the others
+    assert set(yaml.safe_load(path.read_text())["users"]) == {"carol", "dave"}
+
+
+@pytest.mark.parametrize(
+    ("name", "password", "message"),
+    [
+        ("eve", "short", "at least 8 characters"),
+        ("../eve", "long enough password", "user names are"),
+    ],
+)
+def test_users_add_refuses_bad_input(
+    tmp_path: Path, name: str, password: str, message: str
+) -> None:
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "agi_credit",
+            "users",
+            "add",
+            name,
+            "--file",
+            str(tmp_path / "u.yaml"),
+            "--password-stdin",
+        ],
+        input=password + "\n",
+        capture_output=True,
+        text=True,
+        cwd=REPO,
+        timeout=60,
+    )
+    assert result.returncode == 1 and message in result.stderr
+    assert not (tmp_path / "u.yaml").exists()
+
+
+def test_unknown_users_and_wrong_passwords_take_as_long() -> None:
+    users = Users({USER: Users.dev_default().hashes["admin"]})
+
+    def median_seconds(name: str) -> float:
+        times = []
+        for _ in range(5):
+            started = time.perf_counter()
+            assert not users.authenticate(name, "wrong password")
+            times.append(time.perf_counter() - started)
+        return statistics.median(times)
+
+    known, unknown = median_seconds(USER), median_seconds("nobody")
+    assert 0.5 < unknown / known < 2.0
+
+
+def test_brute_force_on_login_gets_429_with_retry_after(
+    predictor: Server, users_file: Path, tmp_path: Path
+) -> None:
+    env = {
+        "ENV": "prod",
+        "JWT_SECRET": SECRET,
+        "USERS_FILE": str(users_file),
+        "LOGIN_FAILURES_PER_USER": "3",
+        "LOGIN_ATTEMPTS_PER_CLIENT": "8",
+        "LOGIN_WINDOW_SECONDS": "30",
+    }
+    with running_sidecar(predictor, tmp_path / "log", env=env) as limited:
+        statuses = [
+            httpx.post(f"{limited.url}/login", json={"username": USER, "password": f"guess {i}"})
+            for i in range(4)
+        ]
+        assert [r.status_code for r in statuses] == [401, 401, 401, 429]
+        assert int(statuses[-1].headers["retry-after"]) > 0
+        # The locked user cannot log in even with the right password, for now…
+        locked = httpx.post(f"{limited.url}/login", json={"username": USER, "password": PASSWORD})
+        assert locked.status_code == 429
+        # …another user still can, until the client itself hits its limit.
+        other = [
+            httpx.post(
+                f"{limited.url}/login", json={"username": "bob", "password": "bobs password 1"}
+            )
+            for _ in range(4)
+        ]
+        assert [r.status_code for r in other] == [200, 200, 200, 429]
+
+
+def test_no_5xx_from_the_sidecars_own_openapi(sidecar: Sidecar, tmp_path: Path) -> None:
+    """schemathesis generates requests from /openapi.json; no answer may be a 5xx."""
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "schemathesis.cli",
+            "run",
+            f"{sidecar.url}/openapi.json",
+            "--checks",
+            "not_a_server_error",
+            "--max-examples",
+            "30",
+            "--seed",
+            "1",
+            "--header",
+            f"Authorization: Bearer {sidecar.token()}",
+            "--request-timeout",
+            "20",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        cwd=tmp_path,
+        env={**os.environ, "SCHEMATHESIS_HOOKS": ""},
+    )
+    assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-2000:]
+    generated, passed = map(
+        int, re.search(r"(\d+) generated, (\d+) passed", result.stdout).groups()
+    )  # type: ignore[union-attr]
+    assert generated == passed > 100

@@ -1,0 +1,124 @@
+"""Only well-formed HS256 tokens with every claim, signed with our secret, get in."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import json
+import time
+from typing import Any
+
+import httpx
+import jwt
+import pytest
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import rsa
+
+from agi_credit.auth import TokenIssuer
+from tests.auth.conftest import SECRET, USER, Sidecar
+
+
+def claims(**overrides: Any) -> dict[str, Any]:
+    now = int(time.time())
+    base = {
+        "iss": "agi-credit",
+        "aud": "agi-credit-api",
+        "sub": USER,
+        "iat": now,
+        "nbf": now,
+        "exp": now + 600,
+        "jti": "0" * 32,
+    }
+    base.update(overrides)
+    return {k: v for k, v in base.items() if v is not None}
+
+
+def b64(data: dict[str, Any]) -> str:
+    return base64.urlsafe_b64encode(json.dumps(data).encode()).rstrip(b"=").decode()
+
+
+def _rsa_key() -> rsa.RSAPrivateKey:
+    return rsa.generate_private_key(public_exponent=65537, key_size=2048)
+
+
+def _hs_with_public_key_as_secret() -> str:
+    """The HS/RS confusion attack: HS256 signed with an RSA public key as the secret."""
+    public = (
+        _rsa_key()
+        .public_key()
+        .public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
+    )
+    header = b64({"alg": "HS256", "typ": "JWT"})
+    body = b64(claims())
+    signature = hmac.new(public, f"{header}.{body}".encode(), hashlib.sha256).digest()
+    return f"{header}.{body}." + base64.urlsafe_b64encode(signature).rstrip(b"=").decode()
+
+
+def good() -> str:
+    return jwt.encode(claims(), SECRET, algorithm="HS256")
+
+
+BAD_TOKENS = {
+    "expired": (
+        lambda: jwt.encode(claims(exp=int(time.time()) - 120), SECRET, algorithm="HS256"),
+        "token expired",
+    ),
+    "not yet valid": (
+        lambda: jwt.encode(claims(nbf=int(time.time()) + 600), SECRET, algorithm="HS256"),
+        "invalid token",
+    ),
+    "wrong signature": (
+        lambda: jwt.encode(claims(), "another-secret-of-at-least-32-bytes!", algorithm="HS256"),
+        "invalid token",
+    ),
+    "wrong audience": (
+        lambda: jwt.encode(claims(aud="someone-else"), SECRET, algorithm="HS256"),
+        "invalid token",
+    ),
+    "wrong issuer": (
+        lambda: jwt.encode(claims(iss="evil"), SECRET, algorithm="HS256"),
+        "invalid token",
+    ),
+    "missing jti": (
+        lambda: jwt.encode(claims(jti=None), SECRET, algorithm="HS256"),
+        "invalid token",
+    ),
+    "alg none": (lambda: f"{b64({'alg': 'none', 'typ': 'JWT'})}.{b64(claims())}.", "invalid token"),
+    "RS256 token": (lambda: jwt.encode(claims(), _rsa_key(), algorithm="RS256"), "invalid token"),
+    "HS/RS confusion": (_hs_with_public_key_as_secret, "invalid token"),
+    "truncated": (lambda: good()[:-10], "invalid token"),
+    "garbage": (lambda: "not-a-jwt-at-all", "invalid token"),
+    "empty bearer": (lambda: "", "invalid token"),
+}
+
+
+@pytest.mark.parametrize(("make", "error"), BAD_TOKENS.values(), ids=BAD_TOKENS.keys())
+def test_bad_tokens_are_refused(sidecar: Sidecar, make: Any, error: str) -> None:
+    response = httpx.get(
+        f"{sidecar.url}/model-info", headers={"Authorization": f"Bearer {make()}".rstrip()}
+    )
+    assert response.status_code == 401
+    assert response.json() == {"error": error}
+
+
+def test_a_token_made_with_our_secret_and_every_claim_works(sidecar: Sidecar) -> None:
+    response = httpx.get(f"{sidecar.url}/model-info", headers={"Authorization": f"Bearer {good()}"})
+    assert response.status_code == 200
+
+
+def test_other_schemes_are_refused(sidecar: Sidecar) -> None:
+    response = httpx.get(f"{sidecar.url}/model-info", headers={"Authorization": f"Basic {good()}"})
+    assert response.status_code == 401 and response.json() == {"error": "invalid token"}
+
+
+def test_leeway_accepts_small_clock_skew() -> None:
+    issuer = TokenIssuer(
+        secret=SECRET.encode(),
+        issuer="agi-credit",
+        audience="agi-credit-api",
+        ttl_seconds=60,
+        leeway_seconds=10,
+    )
+    token = issuer.issue(USER, now=time.time() - 65)  # expired 5 s ago, within the leeway
+    assert issuer.verify(token)["sub"] == USER
