@@ -26,10 +26,8 @@ $(INSTALLED): pyproject.toml constraints.txt
 	$(BIN)/python -m pip install --quiet -c constraints.txt -e '.[dev]'
 	@touch $@
 
-run: setup ## Synthetic data if there is none, train a version, then serve it on :8080
-	$(BIN)/agi-credit train --synthetic
-	$(BIN)/agi-credit models
-	@$(MAKE) --no-print-directory serve
+run: setup ## Data and a model if none, then the predictor (:8080) and auth sidecar (:8000)
+	@scripts/run-stack.sh
 
 serve: setup ## Serve the model store with the KServe predictor (HTTP :8080, gRPC :8081)
 	@echo "predictor: http://127.0.0.1:8080 (Ctrl-C stops it). Try:"

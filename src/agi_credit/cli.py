@@ -142,11 +142,23 @@ def train(
         typer.Option(help="The data scientist's script (default: training-job/train.R)."),
     ] = None,
     actor: ActorOption = None,
+    if_empty: Annotated[
+        bool, typer.Option("--if-empty", help="Only train when the store has no version yet.")
+    ] = False,
 ) -> None:
     """Train a new version with train.R, evaluate it, register it, promote it if it passes."""
     from agi_credit.training import TrainingConfig, run_training
 
     settings = _settings()
+    if if_empty:
+        with _errors_as_messages():
+            existing = _open_store(store or settings.model_store).read()
+        if existing.models:
+            err.print(
+                f"the store has {len(existing.models)} version(s): not training "
+                "(drop --if-empty to train another)"
+            )
+            return
     data_path = data or settings.data_path
     config = TrainingConfig(
         script=script or settings.train_script,

@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import sys
+import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -77,6 +78,8 @@ def _argv_for_kserve() -> Iterator[None]:
 def serve(options: ServeOptions) -> None:
     """Load every version, then serve until SIGTERM/SIGINT. Blocks."""
     configure_logging()
+    # KServe 0.21 still uses FastAPI's ORJSONResponse, which warns on every request path.
+    warnings.filterwarnings("ignore", message="ORJSONResponse is deprecated")
     with _argv_for_kserve():
         from kserve import ModelServer, model_server
 
