@@ -92,6 +92,7 @@ def create_app(config: AuthConfig) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        await predictor.open()
         yield
         await predictor.aclose()
 
