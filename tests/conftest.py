@@ -8,9 +8,12 @@ import os
 import shutil
 import subprocess
 import sys
-from collections.abc import Callable
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
+import httpx
 import numpy as np
 import pytest
 
@@ -35,6 +38,53 @@ def run_cli(
         cwd=REPO,
         env={**os.environ, "COLUMNS": "200", **(env or {})},
     )
+
+
+@contextmanager
+def agi_credit_process(
+    args: list[str],
+    log_path: Path,
+    ready_url: str,
+    *,
+    env: dict[str, str] | None = None,
+    timeout: float = 60,
+) -> Iterator[subprocess.Popen[bytes]]:
+    """`agi-credit ARGS` in the background until `ready_url` answers 200; stopped with
+    SIGTERM afterwards. Its output goes to `log_path`."""
+    with log_path.open("wb") as log:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "agi_credit", *args],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            cwd=REPO,
+            env={**os.environ, **(env or {})},
+        )
+    try:
+        deadline = time.monotonic() + timeout
+        while True:
+            if process.poll() is not None:
+                raise AssertionError(
+                    f"{args[0]} exited {process.returncode}:\n"
+                    + log_path.read_text(errors="replace")
+                )
+            try:
+                if httpx.get(ready_url, timeout=1).status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            if time.monotonic() > deadline:
+                raise AssertionError(
+                    f"{args[0]} not ready in {timeout} s:\n" + log_path.read_text(errors="replace")
+                )
+            time.sleep(0.1)
+        yield process
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
 
 
 def rscript(code: str) -> str:

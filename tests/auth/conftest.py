@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import os
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -15,7 +13,7 @@ import httpx
 import pytest
 
 from agi_credit.store import ModelStore
-from tests.conftest import REPO
+from tests.conftest import REPO, agi_credit_process
 from tests.predictor.conftest import Server, free_port, running_server
 
 SECRET = "s" * 16 + "-test-secret-of-32-bytes-or-more"
@@ -73,42 +71,13 @@ def make_users_file(path: Path, users: dict[str, str]) -> Path:
 def running_sidecar(
     predictor: Server, log_path: Path, *, env: dict[str, str], timeout: float = 30
 ) -> Iterator[Sidecar]:
+    """`agi-credit auth` in front of `predictor` until it answers; stopped afterwards."""
     port = free_port()
-    with log_path.open("wb") as log:
-        process = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "agi_credit",
-                "auth",
-                "--upstream",
-                predictor.url,
-                "--port",
-                str(port),
-            ],
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            cwd=REPO,
-            env={**os.environ, **env},
-        )
-    sidecar = Sidecar(process, port, log_path, predictor)
-    try:
-        deadline = time.monotonic() + timeout
-        while True:
-            if process.poll() is not None:
-                raise AssertionError(f"sidecar exited {process.returncode}:\n{sidecar.logs()}")
-            try:
-                if httpx.get(f"{sidecar.url}/health", timeout=1).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            if time.monotonic() > deadline:
-                raise AssertionError(f"sidecar not up in {timeout} s:\n{sidecar.logs()}")
-            time.sleep(0.1)
-        yield sidecar
-    finally:
-        process.terminate()
-        process.wait(timeout=20)
+    command = ["auth", "--upstream", predictor.url, "--port", str(port)]
+    with agi_credit_process(
+        command, log_path, f"http://127.0.0.1:{port}/health", env=env, timeout=timeout
+    ) as process:
+        yield Sidecar(process, port, log_path, predictor)
 
 
 @pytest.fixture(scope="module")

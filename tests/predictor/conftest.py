@@ -3,21 +3,17 @@ started as `agi-credit serve` processes on loopback ports."""
 
 from __future__ import annotations
 
-import os
 import socket
 import subprocess
-import sys
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-import httpx
 import pytest
 
 from agi_credit.store import ModelStore
-from tests.conftest import REPO
+from tests.conftest import agi_credit_process
 
 FEATURES = ["AMT_INCOME_TOTAL", "AMT_CREDIT", "DAYS_BIRTH", "AMT_GOODS_PRICE"]
 
@@ -57,46 +53,15 @@ def running_server(
 ) -> Iterator[Server]:
     """`agi-credit serve ARGS` until it is ready; stopped (SIGTERM) afterwards."""
     http_port, grpc_port = free_port(), free_port()
-    with log_path.open("wb") as log:
-        process = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "agi_credit",
-                "serve",
-                *args,
-                "--http-port",
-                str(http_port),
-                "--grpc-port",
-                str(grpc_port),
-            ],
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            cwd=REPO,
-            env={**os.environ, "RELOAD_INTERVAL": "0.1", **(env or {})},
-        )
-    server = Server(process, http_port, grpc_port, log_path)
-    try:
-        deadline = time.monotonic() + timeout
-        while True:
-            if process.poll() is not None:
-                raise AssertionError(f"server exited {process.returncode}:\n{server.logs()}")
-            try:
-                if httpx.get(f"{server.url}/v2/health/ready", timeout=1).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            if time.monotonic() > deadline:
-                raise AssertionError(f"server not ready in {timeout} s:\n{server.logs()}")
-            time.sleep(0.1)
-        yield server
-    finally:
-        process.terminate()
-        try:
-            process.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+    command = ["serve", *args, "--http-port", str(http_port), "--grpc-port", str(grpc_port)]
+    with agi_credit_process(
+        command,
+        log_path,
+        f"http://127.0.0.1:{http_port}/v2/health/ready",
+        env={"RELOAD_INTERVAL": "0.1", **(env or {})},
+        timeout=timeout,
+    ) as process:
+        yield Server(process, http_port, grpc_port, log_path)
 
 
 @pytest.fixture(scope="module")

@@ -115,7 +115,9 @@ def test_a_new_training_is_served_without_a_restart(
         assert result.entry.version == "v4"
         switched = traffic.wait_for("v4", registered_at - 1)
         metadata = httpx.get(f"{server.url}/v2/models/agi-credit").json()
-    assert switched is not None and switched - registered_at <= 2.0
+    # A new version is read in R and checked against R in a child process first: seconds,
+    # not the instant swap of a promotion.
+    assert switched is not None and switched - registered_at <= 10.0
     assert {s for _, s, _ in traffic.responses} == {200}
     assert metadata["versions"] == ["v1", "v2", "v3", "v4"]
 
