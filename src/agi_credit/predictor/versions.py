@@ -165,6 +165,7 @@ class VersionRegistry:
         self.state = ServingState()
         self._loaded: dict[tuple[str, str], ServedVersion] = {}
         self._failed: dict[tuple[str, str], str] = {}
+        self._digests: dict[Path, tuple[tuple[int, int, int], str]] = {}
         self._refresh_lock = threading.Lock()
         self._stop = threading.Event()
         self._watcher: threading.Thread | None = None
@@ -250,11 +251,18 @@ class VersionRegistry:
             ) from exc
         return tuple(str(f) for f in features)
 
-    @staticmethod
-    def _digest(candidate: _Candidate) -> str:
-        if not candidate.path.is_file():
+    def _digest(self, candidate: _Candidate) -> str:
+        """The file's sha256, computed again only when the file changed (every reload reads
+        every version; large artifacts must not be hashed each time)."""
+        signature = _signature(candidate.path)
+        if signature is None or not candidate.path.is_file():
             raise VersionLoadError(f"model file {candidate.path.name} is missing")
-        digest = sha256_of(candidate.path)
+        cached = self._digests.get(candidate.path)
+        if cached is not None and cached[0] == signature:
+            digest = cached[1]
+        else:
+            digest = sha256_of(candidate.path)
+            self._digests[candidate.path] = (signature, digest)
         if candidate.expected_sha256 is not None and digest != candidate.expected_sha256:
             raise VersionLoadError(
                 f"{candidate.path.name} does not match its sha256 in metadata.json"
