@@ -14,6 +14,7 @@ logistic model in the real directions and calibrated to the real default rate.
 from __future__ import annotations
 
 import csv
+import functools
 import math
 import os
 from collections.abc import Callable
@@ -118,7 +119,7 @@ class _Generator:
     def _continuous(self, column: str, u: np.ndarray | None = None) -> np.ndarray:
         s = self._stats(column)
         u = self.rng.random(self.n) if u is None else u
-        return _QuantileCurve.fit(s).inverse(u)
+        return _curve(s).inverse(u)
 
     def _levels(
         self, column: str, *, exclude: tuple[str, ...] = (), size: int | None = None
@@ -193,7 +194,6 @@ class _Generator:
             _QuantileCurve(
                 knots=(-17912.0, -8.7 * 365.25, -4.5 * 365.25, -2.1 * 365.25, 0.0),
                 lower_power=0.35,
-                upper_power=1.0,
             ).inverse(self.rng.random(self.n))
         )
         worked = np.maximum(worked, self.cols["DAYS_BIRTH"] + 18 * 365)  # working since 18
@@ -389,41 +389,74 @@ def _calibrate_intercept(logit: np.ndarray, rate: float) -> float:
 class _QuantileCurve:
     """A monotone inverse CDF through (0, min), (¼, p25), (½, p50), (¾, p75), (1, max).
 
-    The middle quarters are linear; each outer quarter is x = edge + span · t^k, with k
-    chosen so that the whole curve has the real mean (heavy right tails need a large k,
-    and for positive columns the upper tail is interpolated in log space).
+    The middle quarters are linear; each outer quarter is x = edge + span · t^k (the upper
+    one in log space for positive heavy tails). A heavy right tail rises to `top` just before
+    the last 1/307,511 of the distribution, the real file's single largest row, which
+    reaches the maximum. The power k and `top` are chosen so that the curve has the real
+    mean and standard deviation; a light-tailed column compresses its lower tail instead.
     """
 
     _GRID = (np.arange(4000) + 0.5) / 4000
+    _TOP_SHARE = 1 / 307_511
 
     def __init__(
         self,
         *,
         knots: tuple[float, float, float, float, float],
-        lower_power: float,
-        upper_power: float,
+        lower_power: float = 1.0,
+        upper_power: float = 1.0,
         log_upper: bool = False,
+        top: float | None = None,
     ) -> None:
         self.knots = knots
         self.lower_power = lower_power
         self.upper_power = upper_power
         self.log_upper = log_upper
+        self.top = knots[4] if top is None else top
 
     @classmethod
     def fit(cls, s: ColumnStats) -> _QuantileCurve:
         knots = (s.min, s.p25, s.p50, s.p75, s.max)
-        log_upper = s.p75 > 0 and s.max / s.p75 > 20
-        curve = cls(knots=knots, lower_power=1.0, upper_power=1.0, log_upper=log_upper)
+        curve = cls(knots=knots, log_upper=s.p75 > 0 and s.max / s.p75 > 20)
         if math.isnan(s.mean) or s.max == s.min:
             return curve
-        # Tails are only ever compressed towards the quartiles (power ≥ 1): a mean below the
-        # linear curve's compresses the upper tail (a heavy right tail), one above it the
-        # lower tail.
-        if curve._mean(1.0, 1.0) > s.mean:
-            curve.upper_power = _solve_power(lambda k: curve._mean(1.0, k), s.mean)
+        # Tails are only ever compressed towards the quartiles (power ≥ 1).
+        if curve._moments(1.0, 1.0, s.max)[0] > s.mean:
+            curve.top = curve._fit_top(s)
+            curve.upper_power = _solve_power(lambda k: curve._moments(1.0, k, curve.top)[0], s.mean)
         else:
-            curve.lower_power = _solve_power(lambda k: curve._mean(k, 1.0), s.mean, increasing=True)
+            curve.lower_power = _solve_power(
+                lambda k: curve._moments(k, 1.0, s.max)[0], s.mean, increasing=True
+            )
         return curve
+
+    def _fit_top(self, s: ColumnStats) -> float:
+        """The `top` whose curve (with the power that matches the mean) has the real
+        standard deviation; the mean must stay reachable with power 1."""
+
+        def between(low: float, high: float) -> float:
+            return math.sqrt(low * high) if self.log_upper else (low + high) / 2
+
+        low, high = s.p75, s.max
+        for _ in range(50):  # the smallest top that can still reach the mean
+            mid = between(low, high)
+            if self._moments(1.0, 1.0, mid)[0] < s.mean:
+                low = mid
+            else:
+                high = mid
+        low = high
+        high = s.max
+        for _ in range(40):
+            mid = between(low, high)
+            power = _solve_power(functools.partial(self._mean_at, top=mid), s.mean)
+            if self._moments(1.0, power, mid)[1] < s.std:
+                low = mid
+            else:
+                high = mid
+        return between(low, high)
+
+    def _mean_at(self, upper_power: float, *, top: float) -> float:
+        return self._moments(1.0, upper_power, top)[0]
 
     def _segment(
         self, t: np.ndarray, low: float, high: float, power: float, log: bool
@@ -432,24 +465,44 @@ class _QuantileCurve:
             return np.asarray(low * np.power(high / low, np.power(t, power)))
         return np.asarray(low + (high - low) * np.power(t, power))
 
-    def _mean(self, lower_power: float, upper_power: float) -> float:
+    def _moments(self, lower_power: float, upper_power: float, top: float) -> tuple[float, float]:
+        """Mean and standard deviation of the curve."""
         mn, q1, q2, q3, mx = self.knots
-        lower = self._segment(self._GRID, q1, mn, lower_power, False).mean()
-        upper = self._segment(self._GRID, q3, mx, upper_power, self.log_upper).mean()
-        return float((lower + (q1 + q2) / 2 + (q2 + q3) / 2 + upper) / 4)
+        share = self._TOP_SHARE
+        segments = [
+            (0.25, self._segment(self._GRID, q1, mn, lower_power, False)),
+            (0.25, q1 + (q2 - q1) * self._GRID),
+            (0.25, q2 + (q3 - q2) * self._GRID),
+            (0.25 - share, self._segment(self._GRID, q3, top, upper_power, self.log_upper)),
+        ]
+        mean = sum(w * x.mean() for w, x in segments) + share * (top + mx) / 2
+        square = (
+            sum(w * (x * x).mean() for w, x in segments)
+            + share * (top * top + top * mx + mx * mx) / 3
+        )
+        return float(mean), math.sqrt(max(float(square - mean * mean), 0.0))
 
     def inverse(self, u: np.ndarray) -> np.ndarray:
         mn, q1, q2, q3, mx = self.knots
         x = np.empty_like(u, dtype=float)
         seg = np.minimum((u * 4).astype(int), 3)
         t = u * 4 - seg
-        lower, upper = seg == 0, seg == 3
+        lower, mid1, mid2 = seg == 0, seg == 1, seg == 2
         x[lower] = self._segment(1 - t[lower], q1, mn, self.lower_power, False)
-        mid1, mid2 = seg == 1, seg == 2
         x[mid1] = q1 + (q2 - q1) * t[mid1]
         x[mid2] = q2 + (q3 - q2) * t[mid2]
-        x[upper] = self._segment(t[upper], q3, mx, self.upper_power, self.log_upper)
+        peak = u >= 1 - self._TOP_SHARE
+        upper = (seg == 3) & ~peak
+        t_upper = (u[upper] - 0.75) / (0.25 - self._TOP_SHARE)
+        x[upper] = self._segment(t_upper, q3, self.top, self.upper_power, self.log_upper)
+        x[peak] = self.top + (mx - self.top) * (u[peak] - (1 - self._TOP_SHARE)) / self._TOP_SHARE
         return x
+
+
+@functools.cache
+def _curve(stats: ColumnStats) -> _QuantileCurve:
+    """Fitted once per column per process: fitting costs more than drawing."""
+    return _QuantileCurve.fit(stats)
 
 
 def _solve_power(
