@@ -43,26 +43,31 @@ class Sidecar:
         return {"Authorization": f"Bearer {self.token()}"}
 
 
+def users_add(path: Path, name: str, password: str) -> subprocess.CompletedProcess[str]:
+    """`agi-credit users add NAME --file PATH --password-stdin`, as a user runs it."""
+    return subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "agi_credit",
+            "users",
+            "add",
+            name,
+            "--file",
+            str(path),
+            "--password-stdin",
+        ],
+        input=password + "\n",
+        capture_output=True,
+        text=True,
+        cwd=REPO,
+        timeout=60,
+    )
+
+
 def make_users_file(path: Path, users: dict[str, str]) -> Path:
     for name, password in users.items():
-        result = subprocess.run(
-            [
-                sys.executable,
-                "-m",
-                "agi_credit",
-                "users",
-                "add",
-                name,
-                "--file",
-                str(path),
-                "--password-stdin",
-            ],
-            input=password + "\n",
-            capture_output=True,
-            text=True,
-            cwd=REPO,
-            timeout=60,
-        )
+        result = users_add(path, name, password)
         assert result.returncode == 0, result.stderr
     return path
 

@@ -23,6 +23,7 @@ from tests.auth.conftest import (
     Sidecar,
     make_users_file,
     running_sidecar,
+    users_add,
 )
 from tests.conftest import REPO
 from tests.predictor.conftest import Server
@@ -97,24 +98,7 @@ def test_users_add_stores_an_argon2id_hash_in_a_private_file(tmp_path: Path) -> 
 def test_users_add_refuses_bad_input(
     tmp_path: Path, name: str, password: str, message: str
 ) -> None:
-    result = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "agi_credit",
-            "users",
-            "add",
-            name,
-            "--file",
-            str(tmp_path / "u.yaml"),
-            "--password-stdin",
-        ],
-        input=password + "\n",
-        capture_output=True,
-        text=True,
-        cwd=REPO,
-        timeout=60,
-    )
+    result = users_add(tmp_path / "u.yaml", name, password)
     assert result.returncode == 1 and message in result.stderr
     assert not (tmp_path / "u.yaml").exists()
 
