@@ -74,6 +74,13 @@ class Settings(BaseSettings):
     jwt_secret: SecretStr | None = None
     """HS256 signing secret of the auth sidecar: at least 32 bytes outside dev."""
 
+    jwt_algorithm: Literal["HS256", "RS256", "ES256"] = "HS256"
+    """HS256 signs with JWT_SECRET; RS256/ES256 with JWT_PRIVATE_KEY_PATH, and the public key
+    is published at /.well-known/jwks.json for gateways that verify tokens themselves."""
+
+    jwt_private_key_path: Path | None = None
+    """PEM private key for RS256 (RSA ≥ 2048 bits) or ES256 (P-256)."""
+
     jwt_issuer: str = "agi-credit"
     jwt_audience: str = "agi-credit-api"
     token_ttl_seconds: int = Field(default=3600, ge=60, le=86_400)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 
 import httpx
 import numpy as np
@@ -217,9 +218,13 @@ def test_access_log_has_users_and_never_secrets(sidecar: Sidecar) -> None:
         json=APPLICANT,
         headers={"Authorization": f"Bearer {token}", "x-request-id": "log-test-7"},
     )
-    logs = sidecar.logs()
-    lines = [json.loads(line) for line in logs.splitlines() if line.startswith("{")]
-    mine = [line for line in lines if line.get("request_id") == "log-test-7"]
+    # The access line is written once the response has gone: wait for it a moment.
+    deadline, mine = time.monotonic() + 5, []
+    while not mine and time.monotonic() < deadline:
+        logs = sidecar.logs()
+        lines = [json.loads(line) for line in logs.splitlines() if line.startswith("{")]
+        mine = [line for line in lines if line.get("request_id") == "log-test-7"]
+        time.sleep(0.05)
     assert mine and mine[0]["user"] == USER and mine[0]["status"] == 200
     assert {"method", "path", "latency_ms"} <= set(mine[0])
     assert token not in logs

@@ -12,10 +12,13 @@ import time
 from pathlib import Path
 
 import httpx
+import jwt
 import pytest
 import yaml
+from cryptography.hazmat.primitives import serialization
 
 from agi_credit.auth import Users
+from agi_credit.auth.tokens import generate_private_key
 from tests.auth.conftest import (
     PASSWORD,
     SECRET,
@@ -180,3 +183,41 @@ def test_no_5xx_from_the_sidecars_own_openapi(sidecar: Sidecar, tmp_path: Path) 
         int, re.search(r"(\d+) generated, (\d+) passed", result.stdout).groups()
     )  # type: ignore[union-attr]
     assert generated == passed > 100
+
+
+def test_rs256_sidecar_publishes_its_key_and_prod_needs_one(
+    predictor: Server, users_file: Path, tmp_path: Path
+) -> None:
+    key = generate_private_key("RS256")
+    pem = tmp_path / "jwt.pem"
+    pem.write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+    )
+    refused = start_auth({"ENV": "prod", "JWT_ALGORITHM": "RS256", "USERS_FILE": str(users_file)})
+    assert refused.returncode == 1
+    assert "JWT_ALGORITHM=RS256 needs JWT_PRIVATE_KEY_PATH" in refused.stderr
+    env = {
+        "ENV": "prod",
+        "JWT_ALGORITHM": "RS256",
+        "JWT_PRIVATE_KEY_PATH": str(pem),
+        "USERS_FILE": str(users_file),
+    }
+    with running_sidecar(predictor, tmp_path / "log", env=env) as sidecar:
+        token = sidecar.token()
+        (published,) = httpx.get(f"{sidecar.url}/.well-known/jwks.json").json()["keys"]
+        model_info = httpx.get(
+            f"{sidecar.url}/model-info", headers={"Authorization": f"Bearer {token}"}
+        )
+    assert model_info.status_code == 200
+    claims = jwt.decode(
+        token,
+        jwt.PyJWK(published).key,
+        algorithms=["RS256"],
+        audience="agi-credit-api",
+        issuer="agi-credit",
+    )
+    assert claims["sub"] == USER and published["alg"] == "RS256"

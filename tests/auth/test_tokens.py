@@ -16,6 +16,8 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
 from agi_credit.auth import TokenIssuer
+from agi_credit.auth.errors import Unauthorized
+from agi_credit.auth.tokens import generate_private_key, key_id
 from tests.auth.conftest import SECRET, USER, Sidecar
 
 
@@ -114,7 +116,7 @@ def test_other_schemes_are_refused(sidecar: Sidecar) -> None:
 
 def test_leeway_accepts_small_clock_skew() -> None:
     issuer = TokenIssuer(
-        secret=SECRET.encode(),
+        signing_key=SECRET.encode(),
         issuer="agi-credit",
         audience="agi-credit-api",
         ttl_seconds=60,
@@ -122,3 +124,40 @@ def test_leeway_accepts_small_clock_skew() -> None:
     )
     token = issuer.issue(USER, now=time.time() - 65)  # expired 5 s ago, within the leeway
     assert issuer.verify(token)["sub"] == USER
+
+
+@pytest.mark.parametrize("algorithm", ["RS256", "ES256"])
+def test_key_pair_tokens_verify_with_the_published_jwks(algorithm: str) -> None:
+    key = generate_private_key(algorithm)  # type: ignore[arg-type]
+    issuer = TokenIssuer(
+        signing_key=key,
+        algorithm=algorithm,  # type: ignore[arg-type]
+        key_id=key_id(key),
+        issuer="agi-credit",
+        audience="agi-credit-api",
+        ttl_seconds=60,
+        leeway_seconds=0,
+    )
+    token = issuer.issue(USER)
+    (published,) = issuer.jwks()["keys"]
+    assert jwt.get_unverified_header(token)["kid"] == published["kid"]
+    assert "d" not in published  # the private part never leaves
+    claims = jwt.decode(
+        token, jwt.PyJWK(published).key, algorithms=[algorithm], audience="agi-credit-api"
+    )
+    assert claims["sub"] == USER
+    public_pem = key.public_key().public_bytes(
+        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+    )
+    header, body = b64({"alg": "HS256", "typ": "JWT"}), b64(claims)
+    forged = hmac.new(public_pem, f"{header}.{body}".encode(), hashlib.sha256).digest()
+    confused = f"{header}.{body}." + base64.urlsafe_b64encode(forged).rstrip(b"=").decode()
+    with pytest.raises(Unauthorized, match="invalid token"):
+        issuer.verify(confused)
+
+
+def test_hs256_publishes_no_keys() -> None:
+    issuer = TokenIssuer(
+        signing_key=SECRET.encode(), issuer="i", audience="a", ttl_seconds=60, leeway_seconds=0
+    )
+    assert issuer.jwks() == {"keys": []}

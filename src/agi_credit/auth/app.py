@@ -144,6 +144,12 @@ def create_app(config: AuthConfig) -> FastAPI:
             return _json({"status": "ready"})
         return _json({"error": "the predictor is not ready"}, status_code=503)
 
+    @app.get("/.well-known/jwks.json", tags=["auth"], response_model=schemas.Jwks)
+    async def jwks() -> Response:
+        """The public key that signs tokens (RS256/ES256), for gateways that verify tokens
+        themselves (Istio RequestAuthentication, Envoy jwt_authn). Empty with HS256."""
+        return _json(config.issuer.jwks())
+
     @app.post(
         "/login",
         response_model=schemas.Token,

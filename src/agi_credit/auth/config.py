@@ -8,7 +8,13 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from agi_credit.auth.errors import InsecureConfiguration
-from agi_credit.auth.tokens import TokenIssuer
+from agi_credit.auth.tokens import (
+    PrivateKey,
+    TokenIssuer,
+    generate_private_key,
+    key_id,
+    load_private_key,
+)
 from agi_credit.auth.users import Users
 from agi_credit.settings import Settings
 
@@ -43,33 +49,20 @@ class AuthConfig:
 def load_config(settings: Settings, *, upstream: str) -> AuthConfig:
     """Build the configuration; `InsecureConfiguration` says what to fix in prod."""
     prod = settings.env == "prod"
-    secret = settings.jwt_secret.get_secret_value() if settings.jwt_secret else ""
-    problems = []
-    if not secret:
-        if prod:
-            problems.append(
-                "JWT_SECRET is not set: set it to at least 32 random bytes "
-                "(e.g. `openssl rand -hex 32`)"
-            )
-        else:
-            secret = secrets.token_hex(32)
-            log.warning(
-                "JWT_SECRET is not set: using a random secret for this process "
-                "(ENV=dev); tokens end with it"
-            )
-    elif prod and secret.strip().lower() in KNOWN_SECRETS:
-        problems.append("JWT_SECRET is a well-known example value: generate a random one")
-    elif prod and len(secret.encode()) < MIN_SECRET_BYTES:
-        problems.append(
-            f"JWT_SECRET has {len(secret.encode())} bytes; it needs at least {MIN_SECRET_BYTES}"
-        )
+    problems: list[str] = []
+    if settings.jwt_algorithm == "HS256":
+        signing_key: bytes | PrivateKey | None = _secret(settings, prod=prod, problems=problems)
+    else:
+        signing_key = _private_key(settings, prod=prod, problems=problems)
     users = _users(settings.users_file, prod=prod, problems=problems)
     if problems:
         raise InsecureConfiguration("refusing to start with ENV=prod: " + "; ".join(problems))
-    assert users is not None
+    assert users is not None and signing_key is not None
     return AuthConfig(
         issuer=TokenIssuer(
-            secret=secret.encode(),
+            signing_key=signing_key,
+            algorithm=settings.jwt_algorithm,
+            key_id=None if isinstance(signing_key, bytes) else key_id(signing_key),
             issuer=settings.jwt_issuer,
             audience=settings.jwt_audience,
             ttl_seconds=settings.token_ttl_seconds,
@@ -82,6 +75,45 @@ def load_config(settings: Settings, *, upstream: str) -> AuthConfig:
         login_failures_per_user=settings.login_failures_per_user,
         login_window_seconds=settings.login_window_seconds,
     )
+
+
+def _secret(settings: Settings, *, prod: bool, problems: list[str]) -> bytes | None:
+    secret = settings.jwt_secret.get_secret_value() if settings.jwt_secret else ""
+    if not secret:
+        if not prod:
+            log.warning(
+                "JWT_SECRET is not set: using a random secret for this process "
+                "(ENV=dev); tokens end with it"
+            )
+            return secrets.token_hex(32).encode()
+        problems.append(
+            "JWT_SECRET is not set: set it to at least 32 random bytes "
+            "(e.g. `openssl rand -hex 32`)"
+        )
+    elif prod and secret.strip().lower() in KNOWN_SECRETS:
+        problems.append("JWT_SECRET is a well-known example value: generate a random one")
+    elif prod and len(secret.encode()) < MIN_SECRET_BYTES:
+        problems.append(
+            f"JWT_SECRET has {len(secret.encode())} bytes; it needs at least {MIN_SECRET_BYTES}"
+        )
+    return secret.encode()
+
+
+def _private_key(settings: Settings, *, prod: bool, problems: list[str]) -> PrivateKey | None:
+    algorithm = settings.jwt_algorithm
+    if settings.jwt_private_key_path is not None:
+        return load_private_key(settings.jwt_private_key_path, algorithm)
+    if prod:
+        problems.append(
+            f"JWT_ALGORITHM={algorithm} needs JWT_PRIVATE_KEY_PATH (a PEM private "
+            "key, e.g. from `openssl genpkey`)"
+        )
+        return None
+    log.warning(
+        f"JWT_PRIVATE_KEY_PATH is not set: using a new {algorithm} key for this "
+        "process (ENV=dev); tokens end with it"
+    )
+    return generate_private_key(algorithm)
 
 
 def _users(path: Path | None, *, prod: bool, problems: list[str]) -> Users | None:

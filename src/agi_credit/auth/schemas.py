@@ -34,6 +34,10 @@ class Token(BaseModel):
     token: str = Field(description="A JWT (HS256); send it as `Authorization: Bearer`.")
 
 
+class Jwks(BaseModel):
+    keys: list[dict[str, Any]]
+
+
 class Verified(BaseModel):
     user: str
 
