@@ -1,4 +1,4 @@
-"""Structured logs: JSON lines on stdout for the `agi_credit` loggers."""
+"""Structured logs: JSON lines on stdout, ours and the servers' we embed (KServe, uvicorn)."""
 
 from __future__ import annotations
 
@@ -6,6 +6,11 @@ import logging
 import sys
 
 from pythonjsonlogger.json import JsonFormatter
+
+_JSON_LOGGERS = ("agi_credit", "kserve", "uvicorn", "uvicorn.error")
+# Per-request lines we replace with our own (request id, version, path, latency, user):
+# uvicorn's access log and KServe's timing trace.
+_SILENCED = ("uvicorn.access", "kserve.trace")
 
 
 def configure_logging(level: int = logging.INFO) -> None:
@@ -16,7 +21,10 @@ def configure_logging(level: int = logging.INFO) -> None:
             rename_fields={"asctime": "time", "levelname": "level", "name": "logger"},
         )
     )
-    logger = logging.getLogger("agi_credit")
-    logger.handlers[:] = [handler]
-    logger.setLevel(level)
-    logger.propagate = False
+    for name in _JSON_LOGGERS:
+        logger = logging.getLogger(name)
+        logger.handlers[:] = [handler]
+        logger.setLevel(level)
+        logger.propagate = False
+    for name in _SILENCED:
+        logging.getLogger(name).setLevel(logging.WARNING)

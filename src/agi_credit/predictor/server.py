@@ -64,6 +64,17 @@ class RequestContextMiddleware:
         await self.app({**scope, "headers": headers}, receive, echo_request_id(send, request_id))
 
 
+class _ClientErrorTracebacks(logging.Filter):
+    """KServe logs a traceback at ERROR for every 400 and 404; our inference log already has
+    one line for each, with the reason."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        from kserve.errors import InvalidInput, ModelNotFound
+
+        error = record.exc_info[1] if record.exc_info else None
+        return not isinstance(error, InvalidInput | ModelNotFound)
+
+
 @contextlib.contextmanager
 def _argv_for_kserve() -> Iterator[None]:
     """KServe reads sys.argv at import time: show it none of ours."""
@@ -82,6 +93,7 @@ def serve(options: ServeOptions) -> None:
     warnings.filterwarnings("ignore", message="ORJSONResponse is deprecated")
     with _argv_for_kserve():
         from kserve import ModelServer, model_server
+    logging.getLogger("kserve").addFilter(_ClientErrorTracebacks())
 
     from agi_credit.predictor.model import AgiCreditModel
     from agi_credit.predictor.routes import add_routes
