@@ -11,6 +11,7 @@ Two model shapes are understood:
 from __future__ import annotations
 
 import functools
+import logging
 import os
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -43,6 +44,7 @@ __all__ = ["LinearForm", "ModelShape", "RModel", "RecipeStep", "linear_form", "r
 
 ModelShape = Literal["recipe+glm", "generic"]
 F = TypeVar("F", bound=Callable[..., Any])
+_log = logging.getLogger("agi_credit.r")
 
 _HELPER_NAMES = ("shape", "features", "predict_columns", "linear_form", "versions")
 
@@ -64,18 +66,25 @@ def _r_message(exc: Exception) -> str:
     return text[:500]
 
 
+def _log_r_output(level: int) -> Callable[[str], None]:
+    def write(text: str) -> None:
+        if text.strip():
+            _log.log(level, text.strip(), extra={"event": "r_output"})
+
+    return write
+
+
 class _Session:
     """The embedded R session and our helper functions, made once."""
 
     _helpers: ClassVar[ro.ListVector | None] = None
-    _captured: ClassVar[list[str]] = []
 
     @classmethod
     def helpers(cls) -> ro.ListVector:
         if cls._helpers is None:
             # R's console output goes to our logs, not straight to stdout.
-            _callbacks.consolewrite_print = cls._captured.append
-            _callbacks.consolewrite_warnerror = cls._captured.append
+            _callbacks.consolewrite_print = _log_r_output(logging.DEBUG)
+            _callbacks.consolewrite_warnerror = _log_r_output(logging.WARNING)
             names = ", ".join(f"{n} = agi_{n}" for n in _HELPER_NAMES)
             try:
                 cls._helpers = ro.r(
