@@ -1,20 +1,20 @@
 #!/usr/bin/env bash
 # `make run`: data and a first model when there are none, then the predictor (:8080) and
 # the auth sidecar (:8000) as two processes. Ctrl-C stops both.
-# Ports and the size of generated data can be changed from the environment.
+# Ports (HTTP_PORT, GRPC_PORT, AUTH_PORT) and the size of generated data (SYNTHETIC_ROWS)
+# can be changed from the environment.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bin=.venv/bin
-predictor_port=${PREDICTOR_PORT:-8080}
-grpc_port=${GRPC_PORT:-8081}
-export AUTH_PORT=${AUTH_PORT:-8000}
+export HTTP_PORT=${HTTP_PORT:-8080} GRPC_PORT=${GRPC_PORT:-8081} AUTH_PORT=${AUTH_PORT:-8000}
+export PREDICTOR_URL="http://127.0.0.1:$HTTP_PORT"
 
 "$bin/agi-credit" train --synthetic --if-empty --rows "${SYNTHETIC_ROWS:-307511}"
 "$bin/agi-credit" models
 
-"$bin/agi-credit" serve --http-port "$predictor_port" --grpc-port "$grpc_port" &
+"$bin/agi-credit" serve &
 predictor=$!
-"$bin/agi-credit" auth --port "$AUTH_PORT" --upstream "http://127.0.0.1:$predictor_port" &
+"$bin/agi-credit" auth &
 sidecar=$!
 trap 'kill $predictor $sidecar 2>/dev/null || true; wait 2>/dev/null || true' EXIT INT TERM
 
@@ -36,7 +36,7 @@ sidecar_url="http://127.0.0.1:$AUTH_PORT"
 cat <<TOUR
 
 agi-credit is up: the auth sidecar on $sidecar_url (docs: /docs), the predictor
-behind it on :$predictor_port. Ctrl-C stops both. Try (ENV=dev without USERS_FILE: admin / 123456):
+behind it on :$HTTP_PORT. Ctrl-C stops both. Try (ENV=dev without USERS_FILE: admin / 123456):
 
   TOKEN=\$(curl -s -X POST $sidecar_url/login -H 'Content-Type: application/json' \\
     -d '{"username": "admin", "password": "123456"}' | python3 -c 'import json,sys; print(json.load(sys.stdin)["token"])')

@@ -1,90 +1,25 @@
-"""Shared fixtures: small synthetic data, trained stores, and the CLI as a real process."""
+"""Shared fixtures: small synthetic data and trained stores. Processes: `tests/servers.py`."""
 
 from __future__ import annotations
 
 import hashlib
 import json
-import os
 import shutil
 import subprocess
-import sys
-import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
-import httpx
 import numpy as np
 import pytest
 
 from agi_credit.data import generate_frame, write_csv
+from agi_credit.settings import TrainingSettings
 from agi_credit.store import ModelStore
-from agi_credit.training import TrainingConfig, TrainingResult, run_training
+from agi_credit.training import TrainingResult, run_training
+from tests.servers import TRAIN_R, clean_env
 
-REPO = Path(__file__).resolve().parents[1]
-TRAIN_R = REPO / "training-job" / "train.R"
 SMALL_ROWS = 20_000
-
-
-def run_cli(
-    *args: str | Path, env: dict[str, str] | None = None, timeout: float = 300
-) -> subprocess.CompletedProcess[str]:
-    """`agi-credit ARGS` in a separate process, as a user would run it."""
-    return subprocess.run(
-        [sys.executable, "-m", "agi_credit", *map(str, args)],
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        cwd=REPO,
-        env={**os.environ, "COLUMNS": "200", **(env or {})},
-    )
-
-
-@contextmanager
-def agi_credit_process(
-    args: list[str],
-    log_path: Path,
-    ready_url: str,
-    *,
-    env: dict[str, str] | None = None,
-    timeout: float = 60,
-) -> Iterator[subprocess.Popen[bytes]]:
-    """`agi-credit ARGS` in the background until `ready_url` answers 200; stopped with
-    SIGTERM afterwards. Its output goes to `log_path`."""
-    with log_path.open("wb") as log:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "agi_credit", *args],
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            cwd=REPO,
-            env={**os.environ, **(env or {})},
-        )
-    try:
-        deadline = time.monotonic() + timeout
-        while True:
-            if process.poll() is not None:
-                raise AssertionError(
-                    f"{args[0]} exited {process.returncode}:\n"
-                    + log_path.read_text(errors="replace")
-                )
-            try:
-                if httpx.get(ready_url, timeout=1).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            if time.monotonic() > deadline:
-                raise AssertionError(
-                    f"{args[0]} not ready in {timeout} s:\n" + log_path.read_text(errors="replace")
-                )
-            time.sleep(0.1)
-        yield process
-    finally:
-        process.terminate()
-        try:
-            process.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
 
 
 def rscript(code: str) -> str:
@@ -94,7 +29,7 @@ def rscript(code: str) -> str:
         capture_output=True,
         text=True,
         timeout=120,
-        env={**os.environ, "TZ": "UTC"},
+        env=clean_env(),
     )
     assert result.returncode == 0, result.stderr
     return result.stdout
@@ -135,23 +70,35 @@ def small_csv(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return path
 
 
-@pytest.fixture
-def config() -> TrainingConfig:
-    """The real train.R with a gate every sane four-feature model passes."""
-    return TrainingConfig(script=TRAIN_R, min_auc=0.52, auc_tolerance=0.01)
+def training_settings(store: ModelStore, data: Path, **overrides: Any) -> TrainingSettings:
+    """The job's settings for a test: the real train.R and a gate every sane four-feature
+    model passes, unless `overrides` say otherwise; no `.env` is read."""
+    values: dict[str, Any] = {
+        "model_store": store.root,
+        "data_path": data,
+        "train_script": TRAIN_R,
+        "min_auc": 0.52,
+        "auc_tolerance": 0.01,
+        "actor": "pytest",
+        **overrides,
+    }
+    return TrainingSettings(_env_file=None, **values)  # type: ignore[call-arg]
+
+
+def train_quietly(store: ModelStore, data: Path, **overrides: Any) -> TrainingResult:
+    """The whole training job, in-process, against `store`."""
+    return run_training(training_settings(store, data, **overrides), log=lambda _line: None)
 
 
 Train = Callable[..., TrainingResult]
 
 
 @pytest.fixture
-def train(small_csv: Path, config: TrainingConfig) -> Train:
-    """Run the whole training job in-process against a store."""
+def train(small_csv: Path) -> Train:
+    """`train(store, data=..., **settings)`: the training job on the small CSV by default."""
 
-    def _train(
-        store: ModelStore, *, data: Path = small_csv, config: TrainingConfig = config
-    ) -> TrainingResult:
-        return run_training(data, store, config, actor="pytest", log=lambda _line: None)
+    def _train(store: ModelStore, *, data: Path = small_csv, **overrides: Any) -> TrainingResult:
+        return train_quietly(store, data, **overrides)
 
     return _train
 
@@ -165,17 +112,11 @@ def store(tmp_path: Path) -> ModelStore:
 def trained_store(tmp_path_factory: pytest.TempPathFactory, small_csv: Path) -> ModelStore:
     """A store with v1 trained by the real job (read-only use: copy it to change it)."""
     store = ModelStore(tmp_path_factory.mktemp("trained") / "store")
-    run_training(
-        small_csv,
-        store,
-        TrainingConfig(script=TRAIN_R, min_auc=0.52, auc_tolerance=0.01),
-        actor="pytest",
-        log=lambda _line: None,
-    )
+    train_quietly(store, small_csv)
     return store
 
 
-# A plain glm without a recipe: goes through the R path.
+# A plain glm without a recipe: scored in R.
 PLAIN_GLM_R = """
 suppressPackageStartupMessages(library(data.table))
 d <- fread(Sys.getenv("DATA_PATH"), select = c("TARGET", "AMT_CREDIT", "DAYS_BIRTH"))
@@ -192,18 +133,11 @@ def serving_store(tmp_path_factory: pytest.TempPathFactory, small_csv: Path) -> 
     """v1, v2: recipe + glm (v2 current); v3: a plain glm, candidate, scored in R."""
     root = tmp_path_factory.mktemp("serving")
     store = ModelStore(root / "store")
-    config = TrainingConfig(script=TRAIN_R, min_auc=0.0, auc_tolerance=1.0)
     for _ in range(2):
-        run_training(small_csv, store, config, actor="pytest", log=lambda _line: None)
+        train_quietly(store, small_csv, min_auc=0.0, auc_tolerance=1.0)
     plain = root / "plain_glm.R"
     plain.write_text(PLAIN_GLM_R)
-    result = run_training(
-        small_csv,
-        store,
-        TrainingConfig(script=plain, min_auc=0.99, auc_tolerance=0.0),
-        actor="pytest",
-        log=lambda _line: None,
-    )
+    result = train_quietly(store, small_csv, train_script=plain, min_auc=0.99, auc_tolerance=0.0)
     assert result.entry.version == "v3" and not result.promoted
     return store
 

@@ -4,14 +4,16 @@ from __future__ import annotations
 
 import ast
 import importlib
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 
-from tests.conftest import REPO, run_cli
+from tests.servers import REPO, clean_env, run_cli
 
 PACKAGE = REPO / "src" / "agi_credit"
-ROOMS = ["data", "store", "rruntime", "training", "predictor"]
+ROOMS = ["data", "store", "rruntime", "training", "predictor", "auth"]
 
 
 @pytest.mark.parametrize("room", ROOMS)
@@ -55,3 +57,42 @@ def test_invalid_settings_are_a_clear_error() -> None:
     result = run_cli("check-data", env={"MIN_AUC": "2"})
     assert result.returncode == 1
     assert "invalid configuration" in result.stderr and "min_auc" in result.stderr
+
+
+@pytest.mark.parametrize(
+    "statement",
+    [
+        *(f"import agi_credit.{room}" for room in ROOMS),
+        "from agi_credit.training import decide",
+        "import agi_credit.rruntime.child",
+        "import agi_credit.cli",
+    ],
+)
+def test_importing_does_not_start_r(statement: str) -> None:
+    """R starts on first use, not on import, and leaves TZ and LD_LIBRARY_PATH alone."""
+    probe = f"""
+import os, sys
+before = (os.environ.get("TZ"), os.environ.get("LD_LIBRARY_PATH"))
+{statement}
+assert "rpy2" not in sys.modules, "rpy2 was imported"
+assert "agi_credit.rruntime._r" not in sys.modules, "embedded R was started"
+assert (os.environ.get("TZ"), os.environ.get("LD_LIBRARY_PATH")) == before
+"""
+    result = subprocess.run(
+        [sys.executable, "-c", probe], capture_output=True, text=True, env=clean_env(), timeout=60
+    )
+    assert result.returncode == 0, result.stderr
+
+
+def test_r_starts_on_first_use() -> None:
+    probe = """
+import sys
+from agi_credit import rruntime
+assert not rruntime.is_started()
+rruntime.RModel  # first use
+assert rruntime.is_started() and "rpy2" in sys.modules
+"""
+    result = subprocess.run(
+        [sys.executable, "-c", probe], capture_output=True, text=True, env=clean_env(), timeout=60
+    )
+    assert result.returncode == 0, result.stderr

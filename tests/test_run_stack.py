@@ -12,8 +12,7 @@ import threading
 import time
 from pathlib import Path
 
-from tests.conftest import REPO
-from tests.predictor.conftest import free_port
+from tests.servers import REPO, clean_env, free_port
 
 
 def _listening(port: int) -> bool:
@@ -22,9 +21,9 @@ def _listening(port: int) -> bool:
 
 
 def test_the_stack_comes_up_answers_its_own_tour_and_stops_on_ctrl_c(tmp_path: Path) -> None:
-    ports = {"PREDICTOR_PORT": free_port(), "GRPC_PORT": free_port(), "AUTH_PORT": free_port()}
+    ports = {"HTTP_PORT": free_port(), "GRPC_PORT": free_port(), "AUTH_PORT": free_port()}
     env = {
-        **os.environ,
+        **clean_env(),
         **{k: str(v) for k, v in ports.items()},
         "DATA_PATH": str(tmp_path / "data" / "application_train.csv"),
         "MODEL_STORE": str(tmp_path / "store"),
@@ -60,7 +59,7 @@ def test_the_stack_comes_up_answers_its_own_tour_and_stops_on_ctrl_c(tmp_path: P
         prediction = json.loads(answer.stdout)
         assert prediction["model_version"] == "v1" and 0 < prediction["prob_default"] < 1
         assert (tmp_path / "data" / "application_train.csv").is_file()
-        assert _listening(ports["PREDICTOR_PORT"]) and _listening(ports["AUTH_PORT"])
+        assert _listening(ports["HTTP_PORT"]) and _listening(ports["AUTH_PORT"])
     finally:
         os.killpg(stack.pid, signal.SIGINT)  # what Ctrl-C sends: the whole process group
         stack.wait(timeout=60)
@@ -68,6 +67,6 @@ def test_the_stack_comes_up_answers_its_own_tour_and_stops_on_ctrl_c(tmp_path: P
         assert stack.stdout is not None
         stack.stdout.close()
     deadline = time.monotonic() + 10
-    while _listening(ports["PREDICTOR_PORT"]) or _listening(ports["AUTH_PORT"]):
+    while _listening(ports["HTTP_PORT"]) or _listening(ports["AUTH_PORT"]):
         assert time.monotonic() < deadline, "a server outlived Ctrl-C"
         time.sleep(0.2)

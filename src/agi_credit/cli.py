@@ -2,21 +2,32 @@
 
 from __future__ import annotations
 
+import json
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, NoReturn
+from typing import TYPE_CHECKING, Annotated, Any, NoReturn, TypeVar
 
 import typer
 from rich.console import Console
 from rich.table import Table
 
 from agi_credit._errors import AgiCreditError
-from agi_credit.settings import Settings
+from agi_credit.data.reference import OFFICIAL_ROWS
+from agi_credit.settings import (
+    COMPONENTS,
+    AuthSettings,
+    CommonSettings,
+    PredictorSettings,
+    TrainingSettings,
+    settings_with,
+)
 
 if TYPE_CHECKING:
     from agi_credit.store import ModelStore
+
+S = TypeVar("S", bound=CommonSettings)
 
 app = typer.Typer(
     name="agi-credit",
@@ -50,9 +61,10 @@ def _errors_as_messages() -> Iterator[None]:
         _fail(str(exc))
 
 
-def _settings() -> Settings:
+def _settings(cls: type[S], **options: Any) -> S:
+    """`cls` from the environment and `.env`, with the options the user passed on top."""
     try:
-        return Settings()
+        return settings_with(cls, **options)
     except ValueError as exc:
         _fail(f"invalid configuration: {exc}")
 
@@ -79,7 +91,11 @@ def _write_synthetic(path: Path, *, rows: int, seed: int) -> float:
 def _open_store(store: Path | None) -> ModelStore:
     from agi_credit.store import ModelStore
 
-    return ModelStore(store or _settings().model_store)
+    return ModelStore(store or _settings(CommonSettings).model_store)
+
+
+def _actor(actor: str | None) -> str | None:
+    return actor or _settings(CommonSettings).actor
 
 
 def _log_line(line: str) -> None:
@@ -88,7 +104,7 @@ def _log_line(line: str) -> None:
 
 @app.command("gen-data")
 def gen_data(
-    rows: Annotated[int, typer.Option(min=1, help="Number of data rows.")] = 307_511,
+    rows: Annotated[int, typer.Option(min=1, help="Number of data rows.")] = OFFICIAL_ROWS,
     out_path: Annotated[
         Path | None, typer.Option("--out", help="CSV to write (default: DATA_PATH).")
     ] = None,
@@ -96,7 +112,7 @@ def gen_data(
     force: Annotated[bool, typer.Option(help="Overwrite an existing file.")] = False,
 ) -> None:
     """Write a synthetic application_train.csv with the real file's schema and statistics."""
-    path = out_path or _settings().data_path
+    path = out_path or _settings(TrainingSettings).data_path
     if path.exists() and not force:
         _fail(f"{path} exists; pass --force to overwrite it (it may be the real data)")
     default_rate = _write_synthetic(path, rows=rows, seed=seed)
@@ -110,7 +126,7 @@ def check_data(
     """Validate a CSV against the real application_train.csv schema."""
     from agi_credit.data import check_csv
 
-    path = path or _settings().data_path
+    path = path or _settings(TrainingSettings).data_path
     with _errors_as_messages():
         report = check_csv(path)
     for warning in report.warnings:
@@ -135,11 +151,11 @@ def train(
     synthetic: Annotated[
         bool, typer.Option(help="Generate a synthetic CSV at the data path when there is none.")
     ] = False,
-    rows: Annotated[int, typer.Option(min=10, help="Rows of synthetic data.")] = 307_511,
+    rows: Annotated[int, typer.Option(min=10, help="Rows of synthetic data.")] = OFFICIAL_ROWS,
     seed: Annotated[int, typer.Option(help="Seed of the synthetic data.")] = 42,
     script: Annotated[
         Path | None,
-        typer.Option(help="The data scientist's script (default: training-job/train.R)."),
+        typer.Option(help="The data scientist's script (default: TRAIN_SCRIPT)."),
     ] = None,
     actor: ActorOption = None,
     if_empty: Annotated[
@@ -147,38 +163,25 @@ def train(
     ] = False,
 ) -> None:
     """Train a new version with train.R, evaluate it, register it, promote it if it passes."""
-    from agi_credit.training import TrainingConfig, run_training
+    from agi_credit.training import run_training
 
-    settings = _settings()
+    settings = _settings(
+        TrainingSettings, data_path=data, model_store=store, train_script=script, actor=actor
+    )
     if if_empty:
         with _errors_as_messages():
-            existing = _open_store(store or settings.model_store).read()
+            existing = _open_store(settings.model_store).read()
         if existing.models:
             err.print(
                 f"the store has {len(existing.models)} version(s): not training "
                 "(drop --if-empty to train another)"
             )
             return
-    data_path = data or settings.data_path
-    config = TrainingConfig(
-        script=script or settings.train_script,
-        min_auc=settings.min_auc,
-        auc_tolerance=settings.auc_tolerance,
-        holdout_fraction=settings.holdout_fraction,
-        split_seed=settings.split_seed,
-        decision_threshold=settings.decision_threshold,
-    )
     with _errors_as_messages():
-        if synthetic and not data_path.is_file():
-            err.print(f"no data at {data_path}: generating {rows:,} synthetic rows")
-            _write_synthetic(data_path, rows=rows, seed=seed)
-        result = run_training(
-            data_path,
-            _open_store(store or settings.model_store),
-            config,
-            actor=actor,
-            log=_log_line,
-        )
+        if synthetic and not settings.data_path.is_file():
+            err.print(f"no data at {settings.data_path}: generating {rows:,} synthetic rows")
+            _write_synthetic(settings.data_path, rows=rows, seed=seed)
+        result = run_training(settings, log=_log_line)
     entry = result.entry
     verdict = "promoted to current version" if result.promoted else "kept as a candidate"
     out.print(f"registered {entry.version}: {verdict} — {result.reason}", highlight=False)
@@ -229,7 +232,7 @@ def promote(
     """Make VERSION the current version."""
 
     with _errors_as_messages():
-        entry = _open_store(store).promote(version, actor=actor, reason=reason)
+        entry = _open_store(store).promote(version, actor=_actor(actor), reason=reason)
     out.print(f"current version is now {entry.version}")
 
 
@@ -242,7 +245,7 @@ def rollback(
     """Go back to the version that was active before the current one."""
 
     with _errors_as_messages():
-        entry = _open_store(store).rollback(actor=actor, reason=reason)
+        entry = _open_store(store).rollback(actor=_actor(actor), reason=reason)
     out.print(f"rolled back: current version is now {entry.version}")
 
 
@@ -256,7 +259,7 @@ def reject(
     """Mark VERSION unfit for production: it can no longer be promoted."""
 
     with _errors_as_messages():
-        entry = _open_store(store).reject(version, reason=reason, actor=actor)
+        entry = _open_store(store).reject(version, reason=reason, actor=_actor(actor))
     out.print(f"{entry.version} rejected: {reason}")
 
 
@@ -266,38 +269,26 @@ def serve(
     model_path: Annotated[
         Path | None, typer.Option(help="Serve one .rds without a store (default: MODEL_PATH).")
     ] = None,
-    http_port: Annotated[int, typer.Option(min=1, max=65535)] = 8080,
-    grpc_port: Annotated[int, typer.Option(min=1, max=65535)] = 8081,
+    host: Annotated[str | None, typer.Option(help="(default: PREDICTOR_HOST)")] = None,
+    http_port: Annotated[int | None, typer.Option(min=1, max=65535, help="(HTTP_PORT)")] = None,
+    grpc_port: Annotated[int | None, typer.Option(min=1, max=65535, help="(GRPC_PORT)")] = None,
     model_name: Annotated[str | None, typer.Option(help="(default: MODEL_NAME)")] = None,
 ) -> None:
     """Serve the store's models with KServe: v1, v2 REST and gRPC, every version."""
-    from agi_credit.predictor import ServeOptions
     from agi_credit.predictor import serve as run_predictor
 
-    settings = _settings()
-    model_path = model_path or settings.model_path
-    if store is not None and model_path is not None:
-        _fail("pass either --store or --model-path, not both")
-    if model_path is None:
-        store = store or settings.model_store
-        # KServe mounts a pvc:// STORAGE_URI here.
-        if not (store / "metadata.json").exists() and Path("/mnt/models/metadata.json").exists():
-            store = Path("/mnt/models")
-    run_predictor(
-        ServeOptions(
-            model_name=model_name or settings.model_name,
-            store=None if model_path else store,
-            model_path=model_path,
-            feature_metadata_path=settings.feature_metadata_path,
-            http_port=http_port,
-            grpc_port=grpc_port,
-            max_batch_rows=settings.max_batch_rows,
-            reload_interval=settings.reload_interval,
-            parity_rows=settings.parity_rows,
-            parity_tolerance=settings.parity_tolerance,
-            scoring=settings.scoring,
-        )
+    settings = _settings(
+        PredictorSettings,
+        model_store=store,
+        model_path=model_path,
+        predictor_host=host,
+        http_port=http_port,
+        grpc_port=grpc_port,
+        model_name=model_name,
     )
+    if store is not None and settings.model_path is not None:
+        _fail("pass either --store or --model-path, not both")
+    run_predictor(settings)
 
 
 @app.command()
@@ -305,17 +296,34 @@ def auth(
     upstream: Annotated[
         str | None, typer.Option(help="The predictor (default: PREDICTOR_URL).")
     ] = None,
-    host: Annotated[str, typer.Option(help="Address to bind; 0.0.0.0 in a pod.")] = "127.0.0.1",
-    port: Annotated[int, typer.Option(min=1, max=65535)] = 8000,
+    host: Annotated[
+        str | None, typer.Option(help="Address to bind (AUTH_HOST); 0.0.0.0 in a pod.")
+    ] = None,
+    port: Annotated[int | None, typer.Option(min=1, max=65535, help="(AUTH_PORT)")] = None,
 ) -> None:
     """Serve the JWT auth sidecar: the origin's REST API in front of the predictor."""
     from agi_credit.auth import InsecureConfiguration, run
 
-    settings = _settings()
+    settings = _settings(AuthSettings, predictor_url=upstream, auth_host=host, auth_port=port)
     try:
-        run(settings, upstream=upstream or settings.predictor_url, host=host, port=port)
+        run(settings)
     except InsecureConfiguration as exc:
         _fail(str(exc))
+
+
+@app.command("config")
+def show_config(
+    component: Annotated[
+        str | None,
+        typer.Option(help=f"One of {', '.join(COMPONENTS)} (default: all of them)."),
+    ] = None,
+) -> None:
+    """Print the effective configuration as JSON, secrets masked: what this process sees."""
+    if component is not None and component not in COMPONENTS:
+        _fail(f"unknown component {component!r}: choose one of {', '.join(COMPONENTS)}")
+    chosen = [component] if component else list(COMPONENTS)
+    shown = {name: _settings(COMPONENTS[name]).model_dump(mode="json") for name in chosen}
+    sys.stdout.write(json.dumps(shown[component] if component else shown, indent=2) + "\n")
 
 
 users_app = typer.Typer(help="Manage the users of the auth sidecar.", no_args_is_help=True)
@@ -335,7 +343,7 @@ def users_add(
     """Add or replace a user; the password is stored as an argon2id hash."""
     from agi_credit.auth import add_user
 
-    path = file or _settings().users_file
+    path = file or _settings(AuthSettings).users_file
     if path is None:
         _fail("no users file: pass --file or set USERS_FILE")
     if password_stdin:

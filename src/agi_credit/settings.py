@@ -1,42 +1,75 @@
-"""Configuration from the environment or `.env` (the origin's variable names)."""
+"""Configuration: one settings class per deployable component, read from the environment or
+`.env` in the working directory, with the origin's variable names.
+
+    CommonSettings          ENV, MODEL_STORE, MODEL_NAME, LOG_LEVEL, AGI_CREDIT_ACTOR
+    ├── TrainingSettings    the training job (`agi-credit train`)
+    ├── PredictorSettings   the KServe predictor (`agi-credit serve`)
+    └── AuthSettings        the JWT sidecar (`agi-credit auth`)
+
+Every default is declared here, once; the CLI's options override these values and fall back
+to them. `agi-credit config` prints what a process sees, secrets masked.
+"""
 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal, TypeVar
 
-from pydantic import Field, SecretStr
+from pydantic import AliasChoices, Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from agi_credit.store import DEFAULT_DECISION_THRESHOLD
 
-class Settings(BaseSettings):
-    """Everything agi-credit reads from the environment; `.env` in the working directory too."""
+__all__ = [
+    "COMPONENTS",
+    "AuthSettings",
+    "CommonSettings",
+    "PredictorSettings",
+    "TrainingSettings",
+]
+
+LogLevel = Literal["DEBUG", "INFO", "WARNING", "ERROR"]
+
+
+class CommonSettings(BaseSettings):
+    """What every component reads."""
 
     # Empty values count as unset: .env.example leaves optional paths and secrets empty.
     model_config = SettingsConfigDict(
-        env_file=".env", env_ignore_empty=True, extra="ignore", protected_namespaces=()
+        env_file=".env",
+        env_ignore_empty=True,
+        extra="ignore",
+        protected_namespaces=(),
+        populate_by_name=True,
     )
 
     env: Literal["dev", "prod"] = "dev"
     """`dev` allows convenience defaults; `prod` allows no default secret."""
 
-    data_path: Path = Path("data/application_train.csv")
-    """The training CSV: the real application_train.csv or the synthetic stand-in."""
-
     model_store: Path = Path("artifacts")
     """Root of the model store (metadata.json, models/, reports/)."""
+
+    model_name: str = "agi-credit"
+    """The model's name in the inference paths (/v2/models/<name>/infer)."""
+
+    log_level: LogLevel = "INFO"
+    """Level of the JSON logs of the servers and of the CLI's messages."""
+
+    actor: str | None = Field(default=None, validation_alias=AliasChoices("agi_credit_actor"))
+    """Who acts, for the store's history (AGI_CREDIT_ACTOR); `user@host` when unset."""
+
+
+class TrainingSettings(CommonSettings):
+    """The training job."""
+
+    data_path: Path = Path("data/application_train.csv")
+    """The training CSV: the real application_train.csv or the synthetic stand-in."""
 
     model_output_path: Path | None = None
     """Where train.R writes when run by itself; the job always uses a private staging dir."""
 
-    model_path: Path | None = None
-    """Serve one .rds without a store."""
-
-    feature_metadata_path: Path | None = None
-    """Optional JSON with the model's `features` (the origin's model_metadata.json)."""
-
     train_script: Path = Path("training-job/train.R")
-    """The data scientist's script (DESIGN.md contract)."""
+    """The data scientist's script (see docs/architecture.md, "train.R")."""
 
     min_auc: float = Field(default=0.55, ge=0.0, le=1.0)
     """Promotion gate: a new version needs at least this holdout AUC."""
@@ -50,11 +83,30 @@ class Settings(BaseSettings):
     split_seed: int = 20260226
     """Seed of the stratified train/holdout split."""
 
-    decision_threshold: float = Field(default=0.5, gt=0.0, lt=1.0)
+    decision_threshold: float = Field(default=DEFAULT_DECISION_THRESHOLD, gt=0.0, lt=1.0)
     """prob_default at or above which `prediction` is 1; recorded per version."""
 
-    model_name: str = "agi-credit"
-    """The model's name in the inference paths (/v2/models/<name>/infer)."""
+    train_timeout_seconds: float = Field(default=3600.0, gt=0.0)
+    """train.R is stopped when it runs longer than this."""
+
+
+class PredictorSettings(CommonSettings):
+    """The KServe predictor."""
+
+    model_path: Path | None = None
+    """Serve one .rds without a store."""
+
+    feature_metadata_path: Path | None = None
+    """Optional JSON with the model's `features` (the origin's model_metadata.json)."""
+
+    kserve_storage_path: Path = Path("/mnt/models")
+    """Where KServe mounts a pvc:// STORAGE_URI; served when MODEL_STORE has no store."""
+
+    predictor_host: str = "127.0.0.1"
+    """Address the predictor listens on: loopback, behind the sidecar in the same pod."""
+
+    http_port: int = Field(default=8080, ge=1, le=65535)
+    grpc_port: int = Field(default=8081, ge=1, le=65535)
 
     max_batch_rows: int = Field(default=1_000_000, ge=1)
     """Largest batch one request may score; larger ones get a 400."""
@@ -71,8 +123,28 @@ class Settings(BaseSettings):
     scoring: Literal["auto", "r"] = "auto"
     """auto: a recipe + glm is scored by its compiled form once it matches R; r: all in R."""
 
+    def served_store(self) -> Path:
+        """MODEL_STORE, or KServe's mount when MODEL_STORE holds no store and the mount does."""
+        if (self.model_store / "metadata.json").exists():
+            return self.model_store
+        if (self.kserve_storage_path / "metadata.json").exists():
+            return self.kserve_storage_path
+        return self.model_store
+
+
+class AuthSettings(CommonSettings):
+    """The JWT auth sidecar."""
+
+    auth_host: str = "127.0.0.1"
+    """Address the sidecar listens on; 0.0.0.0 in a pod, where it is the only door."""
+
+    auth_port: int = Field(default=8000, ge=1, le=65535)
+
+    predictor_url: str = "http://127.0.0.1:8080"
+    """Where the sidecar finds the predictor (localhost in the pod)."""
+
     jwt_secret: SecretStr | None = None
-    """HS256 signing secret of the auth sidecar: at least 32 bytes outside dev."""
+    """HS256 signing secret: at least 32 bytes outside dev."""
 
     jwt_algorithm: Literal["HS256", "RS256", "ES256"] = "HS256"
     """HS256 signs with JWT_SECRET; RS256/ES256 with JWT_PRIVATE_KEY_PATH, and the public key
@@ -89,9 +161,6 @@ class Settings(BaseSettings):
     users_file: Path | None = None
     """YAML or JSON with argon2id password hashes (`agi-credit users add`)."""
 
-    predictor_url: str = "http://127.0.0.1:8080"
-    """Where the auth sidecar finds the predictor (localhost in the pod)."""
-
     login_attempts_per_client: int = Field(default=20, ge=1)
     """Login attempts one client address may make per window."""
 
@@ -99,3 +168,27 @@ class Settings(BaseSettings):
     """Failed logins one user name may have per window before it is locked for the rest."""
 
     login_window_seconds: float = Field(default=60.0, gt=0)
+
+    rate_limit_max_keys: int = Field(default=100_000, ge=1)
+    """Client addresses and user names the login limiter remembers at most."""
+
+    password_hash_workers: int = Field(default=2, ge=1, le=64)
+    """Password checks that run at once; each argon2 check takes 64 MiB."""
+
+    max_request_bytes: int = Field(default=64 * 1024 * 1024, ge=1024)
+    """Largest request body /predict and the pass-through accept (413 beyond)."""
+
+
+COMPONENTS: dict[str, type[CommonSettings]] = {
+    "training": TrainingSettings,
+    "predictor": PredictorSettings,
+    "auth": AuthSettings,
+}
+
+
+S = TypeVar("S", bound=CommonSettings)
+
+
+def settings_with(cls: type[S], **overrides: Any) -> S:
+    """`cls()` with the options a user passed (None means "not passed") taking precedence."""
+    return cls(**{name: value for name, value in overrides.items() if value is not None})

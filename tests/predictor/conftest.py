@@ -1,67 +1,36 @@
-"""Fixtures of the predictor tests: a store with three kinds of versions and real servers
-started as `agi-credit serve` processes on loopback ports."""
+"""Fixtures of the predictor tests: a real `agi-credit serve` on the serving store, and the
+registry built in-process."""
 
 from __future__ import annotations
 
-import socket
-import subprocess
-from collections.abc import Iterator
-from contextlib import contextmanager
-from dataclasses import dataclass
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 
-from agi_credit.store import ModelStore
-from tests.conftest import agi_credit_process
+from agi_credit.predictor.loader import VersionLoader
+from agi_credit.predictor.registry import VersionRegistry
+from agi_credit.rruntime import RThread
+from agi_credit.store import DEFAULT_DECISION_THRESHOLD, ModelStore
+from tests.servers import Server, running_server
 
-FEATURES = ["AMT_INCOME_TOTAL", "AMT_CREDIT", "DAYS_BIRTH", "AMT_GOODS_PRICE"]
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+MakeRegistry = Callable[..., VersionRegistry]
 
 
-@dataclass
-class Server:
-    process: subprocess.Popen[bytes]
-    http_port: int
-    grpc_port: int
-    log_path: Path
+@pytest.fixture
+def make_registry() -> MakeRegistry:
+    """`make_registry(store=...)` or `make_registry(model_path=...)`: the predictor's
+    registry in this process, R on its own thread, as `agi-credit serve` builds it."""
 
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.http_port}"
+    def make(*, store: ModelStore | None = None, model_path: Path | None = None) -> VersionRegistry:
+        loader = VersionLoader(
+            RThread(), max_rows=10, parity_rows=100, parity_tolerance=1e-9, compile=True
+        )
+        return VersionRegistry(
+            loader, store=store, model_path=model_path, default_threshold=DEFAULT_DECISION_THRESHOLD
+        )
 
-    @property
-    def grpc_url(self) -> str:
-        return f"127.0.0.1:{self.grpc_port}"
-
-    @property
-    def host(self) -> str:
-        return f"127.0.0.1:{self.http_port}"
-
-    def logs(self) -> str:
-        return self.log_path.read_text(errors="replace")
-
-
-@contextmanager
-def running_server(
-    args: list[str], log_path: Path, *, env: dict[str, str] | None = None, timeout: float = 60
-) -> Iterator[Server]:
-    """`agi-credit serve ARGS` until it is ready; stopped (SIGTERM) afterwards."""
-    http_port, grpc_port = free_port(), free_port()
-    command = ["serve", *args, "--http-port", str(http_port), "--grpc-port", str(grpc_port)]
-    with agi_credit_process(
-        command,
-        log_path,
-        f"http://127.0.0.1:{http_port}/v2/health/ready",
-        env={"RELOAD_INTERVAL": "0.1", **(env or {})},
-        timeout=timeout,
-    ) as process:
-        yield Server(process, http_port, grpc_port, log_path)
+    return make
 
 
 @pytest.fixture(scope="module")

@@ -18,8 +18,9 @@ from kserve import (
 )
 
 from agi_credit.store import ModelStore
+from tests.bodies import FEATURES
 from tests.conftest import r_predictions
-from tests.predictor.conftest import FEATURES, Server
+from tests.servers import Server
 
 ROWS = {
     "AMT_INCOME_TOTAL": [5000.0, 135000.0, np.nan, 1.17e8, 270000.0],
@@ -198,7 +199,7 @@ def test_requests_without_content_type_work(server: Server) -> None:
         assert empty.status_code == 200, empty.text
 
 
-def test_metadata_reports_every_version_and_its_path(server: Server) -> None:
+def test_metadata_reports_every_version_and_its_engine(server: Server) -> None:
     client = triton.InferenceServerClient(server.host)
     metadata = client.get_model_metadata("agi-credit")
     client.close()
@@ -207,9 +208,9 @@ def test_metadata_reports_every_version_and_its_path(server: Server) -> None:
     assert [o["name"] for o in metadata["outputs"]] == ["prob_default", "prediction"]
     versions = metadata["parameters"]["model_versions"]
     assert metadata["parameters"]["current_version"] == "v2"
-    assert versions["v1"]["path"] == versions["v2"]["path"] == "compiled"
+    assert versions["v1"]["engine"] == versions["v2"]["engine"] == "compiled"
     assert versions["v1"]["parity_gap"] <= 1e-9
-    assert versions["v3"]["path"] == "r"
+    assert versions["v3"]["engine"] == "r"
     assert versions["v3"]["features"] == ["AMT_CREDIT", "DAYS_BIRTH"]
     pinned = httpx.get(f"{server.url}/v2/models/agi-credit/versions/v3").json()
     assert [i["name"] for i in pinned["inputs"]] == ["AMT_CREDIT", "DAYS_BIRTH"]
@@ -246,7 +247,7 @@ def test_metrics_count_requests_per_version(server: Server) -> None:
     )
     text = httpx.get(f"{server.url}/metrics").text
     assert (
-        'agi_credit_inference_requests_total{model_version="v2",outcome="ok",path="compiled",protocol="v1"}'
+        'agi_credit_inference_requests_total{engine="compiled",model_version="v2",outcome="ok",protocol="v1"}'
         in text
     )
     assert "agi_credit_inference_seconds_bucket" in text
@@ -263,5 +264,5 @@ def test_logs_are_json_with_request_ids_and_never_bodies(server: Server) -> None
     lines = [json.loads(line) for line in server.logs().splitlines() if line.strip()]
     mine = [line for line in lines if line.get("request_id") == "req-test-logs-1"]
     assert mine and mine[0]["event"] == "inference"
-    assert {"model_version", "path", "latency_ms", "rows"} <= set(mine[0])
+    assert {"model_version", "engine", "latency_ms", "rows"} <= set(mine[0])
     assert str(marker) not in server.logs()

@@ -14,10 +14,10 @@ from agi_credit.predictor.scorers import (
     logit_linkinv,
     parity_sample,
 )
-from agi_credit.predictor.versions import RThread, VersionRegistry
 from agi_credit.rruntime import LinearForm, RModel, ScoringJob, linear_form, predict_in_child
 from agi_credit.store import ModelStore
 from tests.conftest import rscript
+from tests.predictor.conftest import MakeRegistry
 
 FEATURES = ("AMT_INCOME_TOTAL", "AMT_CREDIT", "DAYS_BIRTH", "AMT_GOODS_PRICE")
 
@@ -81,7 +81,9 @@ def test_other_shapes_are_not_compiled(
         CompiledGlm.from_linear_form(changed, FEATURES)
 
 
-def test_a_recipe_step_the_compiler_does_not_know_runs_in_r(tmp_path: Path) -> None:
+def test_a_recipe_step_the_compiler_does_not_know_runs_in_r(
+    tmp_path: Path, make_registry: MakeRegistry
+) -> None:
     rds = tmp_path / "log_recipe.rds"
     rscript(f"""suppressPackageStartupMessages(library(recipes)); set.seed(2); n <- 400
         d <- data.frame(AMT_CREDIT = runif(n, 4e4, 4e6), DAYS_BIRTH = -runif(n, 7e3, 25e3))
@@ -90,10 +92,10 @@ def test_a_recipe_step_the_compiler_does_not_know_runs_in_r(tmp_path: Path) -> N
                     step_normalize(all_numeric_predictors()), training = d, retain = FALSE)
         fit <- glm(TARGET ~ ., data = bake(rec, d), family = binomial())
         saveRDS(list(recipe = rec, fit = fit), "{rds}")""")
-    registry = VersionRegistry(r=RThread(), model_path=rds, max_rows=10)
+    registry = make_registry(model_path=rds)
     served = registry.refresh().served["v1"]
-    assert served.path == "r"
+    assert served.engine == "r"
     assert "step_log" in (served.note or "")
     assert served.schema.nullable == frozenset()
-    prob = registry.r.run(served.scorer.score, np.array([[2e5, -9000.0]]))
+    prob = registry.loader.r.run(served.scorer.score, np.array([[2e5, -9000.0]]))
     assert 0 < prob[0] < 1

@@ -9,7 +9,8 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.predictor.conftest import FEATURES, Server
+from tests.bodies import FEATURES
+from tests.servers import Server
 
 GOOD = {
     "AMT_INCOME_TOTAL": 5000.0,

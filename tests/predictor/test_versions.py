@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import json
 import shutil
-import subprocess
-import sys
 import threading
 import time
 from dataclasses import dataclass, field
@@ -16,9 +14,8 @@ import numpy as np
 
 from agi_credit._files import sha256_of
 from agi_credit.store import ModelStore
-from agi_credit.training import TrainingConfig, run_training
-from tests.conftest import TRAIN_R, r_predictions
-from tests.predictor.conftest import running_server
+from tests.conftest import r_predictions, train_quietly
+from tests.servers import run_cli, running_server
 
 INSTANCE = {
     "AMT_INCOME_TOTAL": 135000.0,
@@ -104,13 +101,7 @@ def test_a_new_training_is_served_without_a_restart(
         running_server(["--store", str(store_copy.root)], tmp_path / "log") as server,
         Traffic(server.url, clients=2) as traffic,
     ):
-        result = run_training(
-            small_csv,
-            store_copy,
-            TrainingConfig(script=TRAIN_R, min_auc=0.0, auc_tolerance=1.0),
-            actor="pytest",
-            log=lambda _line: None,
-        )
+        result = train_quietly(store_copy, small_csv, min_auc=0.0, auc_tolerance=1.0)
         registered_at = time.monotonic()
         assert result.entry.version == "v4"
         switched = traffic.wait_for("v4", registered_at - 1)
@@ -212,7 +203,7 @@ def test_model_path_serves_one_rds(serving_store: ModelStore, tmp_path: Path) ->
             f"{server.url}/v1/models/agi-credit:predict", json={"instances": [INSTANCE]}
         )
     assert metadata["versions"] == ["v1"]
-    assert metadata["parameters"]["model_versions"]["v1"]["path"] == "compiled"
+    assert metadata["parameters"]["model_versions"]["v1"]["engine"] == "compiled"
     want = r_predictions(
         rds,
         {k: [v] for k, v in INSTANCE.items()},
@@ -239,29 +230,15 @@ def test_model_path_serves_a_plain_glm_through_r(serving_store: ModelStore, tmp_
     assert explain.status_code == 501
     assert "reason codes are defined for recipe + glm models" in explain.json()["error"]
     info = metadata["parameters"]["model_versions"]["v1"]
-    assert info["path"] == "r" and info["features"] == ["AMT_CREDIT", "DAYS_BIRTH"]
+    assert info["engine"] == "r" and info["features"] == ["AMT_CREDIT", "DAYS_BIRTH"]
     want = r_predictions(rds, rows, "predict(m, newdata = nd, type = 'response')")
     got = [p["prob_default"] for p in response.json()["predictions"]]
     np.testing.assert_allclose(got, want, atol=1e-12)
 
 
 def test_an_empty_store_refuses_to_start_with_a_reason(tmp_path: Path) -> None:
-    result = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "agi_credit",
-            "serve",
-            "--store",
-            str(tmp_path / "empty"),
-            "--http-port",
-            "1",
-            "--grpc-port",
-            "2",
-        ],
-        capture_output=True,
-        text=True,
-        timeout=120,
+    result = run_cli(
+        "serve", "--store", tmp_path / "empty", "--http-port", "1", "--grpc-port", "2", timeout=120
     )
     assert result.returncode == 1
     assert "no version can be served" in result.stderr

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import errno
 import json
 import multiprocessing
+import os
 from pathlib import Path
 
 import pytest
@@ -18,7 +20,8 @@ from agi_credit.store import (
     VersionRejected,
     utc_now,
 )
-from tests.conftest import run_cli, snapshot
+from tests.conftest import snapshot
+from tests.servers import run_cli
 
 FEATURES = ["AMT_INCOME_TOTAL", "AMT_CREDIT", "DAYS_BIRTH", "AMT_GOODS_PRICE"]
 
@@ -179,6 +182,28 @@ def test_a_failed_transaction_leaves_the_store_exactly_as_it_was(store: ModelSto
         txn.promote(version)
         raise RuntimeError("boom")
     assert snapshot(store.root) == before
+
+
+def test_a_commit_stands_when_only_the_directory_sync_fails(
+    store: ModelStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """metadata.json is replaced before its directory is synced: from then on the commit is
+    visible to readers, and the artifact it names must not be undone."""
+    register(store)
+    root = os.stat(store.root)
+    real_fsync = os.fsync
+
+    def fsync(fd: int) -> None:
+        status = os.fstat(fd)
+        if (status.st_dev, status.st_ino) == (root.st_dev, root.st_ino):
+            raise OSError(errno.EIO, "I/O error")
+        real_fsync(fd)
+
+    monkeypatch.setattr(os, "fsync", fsync)
+    version = register(store)
+    monkeypatch.undo()
+    assert store.read().current_version == version == "v2"
+    assert store.artifact_path(version).read_bytes() == b"an R model"
 
 
 def test_versions_are_never_reused_even_when_an_entry_is_lost(store: ModelStore) -> None:

@@ -11,15 +11,15 @@ import tempfile
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import replace
 from pathlib import Path
 
 import pytest
 
 from agi_credit.data import generate_frame, write_csv
 from agi_credit.store import ModelStore, Status, StoreError
-from agi_credit.training import TrainingConfig, TrainingError
-from tests.conftest import Train, run_cli, snapshot
+from agi_credit.training import TrainingError
+from tests.conftest import Train, snapshot
+from tests.servers import WORKDIR, clean_env, run_cli
 
 # A data scientist's model that learned nothing: TARGET shuffled, a plain glm (no recipe).
 NOISE_MODEL_R = """
@@ -95,11 +95,10 @@ def test_a_second_training_registers_v2_and_archives_v1(store: ModelStore, train
 
 
 def test_the_gate_keeps_a_worse_model_as_a_candidate(
-    store: ModelStore, train: Train, config: TrainingConfig, tmp_path: Path
+    store: ModelStore, train: Train, tmp_path: Path
 ) -> None:
     train(store)
-    noise = replace(config, script=r_script(tmp_path, NOISE_MODEL_R), min_auc=0.0)
-    result = train(store, config=noise)
+    result = train(store, train_script=r_script(tmp_path, NOISE_MODEL_R), min_auc=0.0)
     assert not result.promoted
     assert "worse than v1's" in result.reason
     entry = store.get("v2")
@@ -111,10 +110,8 @@ def test_the_gate_keeps_a_worse_model_as_a_candidate(
     assert store.rollback().version == "v1"
 
 
-def test_a_model_below_min_auc_is_a_candidate(
-    store: ModelStore, train: Train, config: TrainingConfig
-) -> None:
-    result = train(store, config=replace(config, min_auc=0.99))
+def test_a_model_below_min_auc_is_a_candidate(store: ModelStore, train: Train) -> None:
+    result = train(store, min_auc=0.99)
     assert not result.promoted and "below MIN_AUC 0.9900" in result.reason
     assert store.read().current_version is None
 
@@ -148,7 +145,6 @@ def test_a_model_below_min_auc_is_a_candidate(
 def test_a_failing_train_script_leaves_the_store_unchanged(
     store: ModelStore,
     train: Train,
-    config: TrainingConfig,
     tmp_path: Path,
     script: str,
     message: str,
@@ -156,7 +152,7 @@ def test_a_failing_train_script_leaves_the_store_unchanged(
     train(store)
     before = snapshot(store.root)
     with pytest.raises(TrainingError) as failure:
-        train(store, config=replace(config, script=r_script(tmp_path, script)))
+        train(store, train_script=r_script(tmp_path, script))
     assert message in str(failure.value)
     assert snapshot(store.root) == before
 
@@ -195,12 +191,12 @@ def test_bad_data_leaves_the_store_unchanged(
 
 
 def test_a_train_script_that_hangs_is_stopped(
-    store: ModelStore, train: Train, config: TrainingConfig, tmp_path: Path
+    store: ModelStore, train: Train, tmp_path: Path
 ) -> None:
-    hanging = replace(config, script=r_script(tmp_path, "Sys.sleep(60)"), timeout_seconds=2)
+    hanging = {"train_script": r_script(tmp_path, "Sys.sleep(60)"), "train_timeout_seconds": 2}
     started = time.monotonic()
     with pytest.raises(TrainingError, match="ran longer than 2 s and was stopped"):
-        train(store, config=hanging)
+        train(store, **hanging)
     assert time.monotonic() - started < 30
     assert list(store.staging_dir.iterdir()) == []
     assert not store.metadata_path.exists()
@@ -272,7 +268,8 @@ def test_eight_trainings_at_once_give_eight_versions(tmp_path: Path) -> None:
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
             text=True,
-            env={**os.environ, "MIN_AUC": "0", "AUC_TOLERANCE": "1"},
+            env=clean_env({"MIN_AUC": "0", "AUC_TOLERANCE": "1"}),
+            cwd=WORKDIR,
         )
         for _ in range(8)
     ]

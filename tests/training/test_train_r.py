@@ -1,15 +1,14 @@
-"""training-job/train.R keeps the data scientist's contract (DESIGN.md)."""
+"""training-job/train.R keeps the data scientist's contract (docs/architecture.md)."""
 
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 from pathlib import Path
 
 import pytest
 
-from tests.conftest import TRAIN_R
+from tests.servers import TRAIN_R, clean_env
 
 FEATURES = ["AMT_INCOME_TOTAL", "AMT_CREDIT", "DAYS_BIRTH", "AMT_GOODS_PRICE"]
 
@@ -20,7 +19,7 @@ def run_train_r(data: Path, output: Path) -> subprocess.CompletedProcess[str]:
         capture_output=True,
         text=True,
         timeout=300,
-        env={**os.environ, "DATA_PATH": str(data), "MODEL_OUTPUT_PATH": str(output)},
+        env=clean_env({"DATA_PATH": str(data), "MODEL_OUTPUT_PATH": str(output)}),
     )
 
 
@@ -54,7 +53,7 @@ def test_the_saved_model_is_slim_and_holds_no_training_data(trained: Path) -> No
         ],
         capture_output=True,
         text=True,
-        env={**os.environ, "TZ": "UTC"},
+        env=clean_env(),
     )
     assert check.returncode == 0, check.stderr
 

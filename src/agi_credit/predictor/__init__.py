@@ -2,6 +2,6 @@
 
 from __future__ import annotations
 
-from agi_credit.predictor.server import ServeOptions, serve
+from agi_credit.predictor.server import serve
 
-__all__ = ["ServeOptions", "serve"]
+__all__ = ["serve"]

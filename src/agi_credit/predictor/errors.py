@@ -6,6 +6,7 @@ from __future__ import annotations
 from kserve.errors import InvalidInput, ModelNotFound
 
 from agi_credit._errors import AgiCreditError
+from agi_credit.store import InvalidVersionName, version_number
 
 
 class InvalidRequest(InvalidInput, AgiCreditError):
@@ -22,3 +23,12 @@ class VersionUnavailable(ModelNotFound, AgiCreditError):
 
 class ExplanationUnavailable(NotImplementedError, AgiCreditError):
     """Reason codes are defined for recipe + glm models only."""
+
+
+def check_version_name(version: str) -> str:
+    """`version` when it is a version name (`vN`); `InvalidRequest` (a 400) otherwise."""
+    try:
+        version_number(version)
+    except InvalidVersionName as exc:
+        raise InvalidRequest(str(exc)) from exc
+    return version

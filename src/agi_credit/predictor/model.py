@@ -1,5 +1,5 @@
 """The KServe model `agi-credit`: small on purpose. Decoding lives in `codec`, scoring in
-`scorers`, version selection in `versions`."""
+`scorers`, loading in `loader`, version selection in `registry` and `state`."""
 
 from __future__ import annotations
 
@@ -14,6 +14,7 @@ from kserve import Model
 from kserve.errors import InvalidInput, ModelNotFound
 from kserve.protocol.infer_type import InferRequest, InferResponse
 
+from agi_credit._asgi import current_request_id, sane_request_id
 from agi_credit.predictor.codec import (
     OUTPUTS,
     decode_v1,
@@ -24,9 +25,10 @@ from agi_credit.predictor.codec import (
 )
 from agi_credit.predictor.errors import ExplanationUnavailable, InvalidRequest
 from agi_credit.predictor.observability import LATENCY, REQUESTS, ROWS
+from agi_credit.predictor.registry import VersionRegistry
 from agi_credit.predictor.scorers import CompiledGlm
-from agi_credit.predictor.versions import RThread, ServedVersion, VersionRegistry
-from agi_credit.store import InvalidVersionName
+from agi_credit.predictor.state import ServedVersion
+from agi_credit.rruntime import RThread
 
 log = logging.getLogger("agi_credit.predictor")
 
@@ -36,14 +38,25 @@ PINNED_VERSION: ContextVar[str | None] = ContextVar("pinned_version", default=No
 
 class AgiCreditModel(Model):
     def __init__(self, name: str, *, registry: VersionRegistry, r: RThread) -> None:
-        super().__init__(name)
         self.registry = registry
         self.r = r
+        self._loaded = False
+        super().__init__(name)
+
+    @property
+    def ready(self) -> bool:
+        """Loaded (KServe's flag: false once unloaded) and able to score: any version is
+        served. A broken current version must not take the pinned ones down with it (its
+        requests get a 404 that says why)."""
+        return self._loaded and self.registry.state.can_score
+
+    @ready.setter
+    def ready(self, loaded: bool) -> None:
+        self._loaded = loaded
 
     def load(self) -> bool:
-        # Ready when any version is served: a broken current version must not take the
-        # pinned ones down with it (its requests get a 404 that says why).
-        self.ready = bool(self.registry.refresh().served)
+        self.registry.refresh()
+        self.ready = True
         return self.ready
 
     def get_input_types(self) -> list[dict[str, Any]]:
@@ -59,9 +72,11 @@ class AgiCreditModel(Model):
         if isinstance(payload, InferRequest):
             protocol = "grpc" if payload.from_grpc else "v2"
             pinned = payload.model_version or PINNED_VERSION.get()
+            if payload.from_grpc:  # no ASGI middleware on gRPC: the id comes from metadata
+                current_request_id.set(sane_request_id((headers or {}).get("x-request-id")))
         else:
             protocol, pinned = "v1", PINNED_VERSION.get()
-        with _Observed(protocol, pinned, headers) as observed:
+        with _Observed(protocol, pinned) as observed:
             served = self._resolve(pinned)
             observed.served = served
             if isinstance(payload, InferRequest):
@@ -85,7 +100,7 @@ class AgiCreditModel(Model):
     ) -> dict[str, Any]:
         if not isinstance(payload, dict):
             raise InvalidRequest("explanations take v1 instances")
-        with _Observed("v1-explain", PINNED_VERSION.get(), headers) as observed:
+        with _Observed("v1-explain", PINNED_VERSION.get()) as observed:
             served = self._resolve(PINNED_VERSION.get())
             observed.served = served
             scorer = served.scorer
@@ -106,25 +121,22 @@ class AgiCreditModel(Model):
             )
 
     def _resolve(self, version: str | None) -> ServedVersion:
-        try:
-            return self.registry.state.resolve(version)
-        except InvalidVersionName as exc:
-            raise InvalidRequest(str(exc)) from exc
+        return self.registry.state.resolve(version)
 
     async def _score(self, served: ServedVersion, matrix: np.ndarray) -> np.ndarray:
-        if served.scorer.path == "compiled":
+        if served.engine == "compiled":
             return served.scorer.score(matrix)
         loop = asyncio.get_running_loop()
         return await loop.run_in_executor(self.r.executor, served.scorer.score, matrix)
 
 
 class _Observed:
-    """Counts, times and logs one request: version, path, rows, latency; never the body."""
+    """Counts, times and logs one request: version, engine, rows, latency; never the body.
+    The log filter adds the request id."""
 
-    def __init__(self, protocol: str, pinned: str | None, headers: dict[str, str] | None) -> None:
+    def __init__(self, protocol: str, pinned: str | None) -> None:
         self.protocol = protocol
         self.pinned = pinned
-        self.request_id = (headers or {}).get("x-request-id")
         self.served: ServedVersion | None = None
         self.rows = 0
 
@@ -146,20 +158,19 @@ class _Observed:
             else "error"
         )
         version = self.served.version if self.served else (self.pinned or "none")
-        path = self.served.path if self.served else "none"
-        REQUESTS.labels(version, path, self.protocol, outcome).inc()
+        engine = self.served.engine if self.served else "none"
+        REQUESTS.labels(version, engine, self.protocol, outcome).inc()
         if outcome == "ok":
-            LATENCY.labels(version, path, self.protocol).observe(seconds)
-            ROWS.labels(version, path).inc(self.rows)
+            LATENCY.labels(version, engine, self.protocol).observe(seconds)
+            ROWS.labels(version, engine).inc(self.rows)
         log.log(
             logging.INFO if outcome == "ok" else logging.WARNING,
             "inference",
             extra={
                 "event": "inference",
-                "request_id": self.request_id,
                 "protocol": self.protocol,
                 "model_version": version,
-                "path": path,
+                "engine": engine,
                 "rows": self.rows,
                 "outcome": outcome,
                 "latency_ms": round(seconds * 1000, 3),

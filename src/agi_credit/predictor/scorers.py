@@ -9,14 +9,14 @@ Two handlers, chosen at load time:
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Literal, Protocol
+from typing import TYPE_CHECKING, Protocol
 
 import numpy as np
 
+from agi_credit.model_metadata import Engine
+
 if TYPE_CHECKING:
     from agi_credit.rruntime import LinearForm, RModel
-
-ScoringPath = Literal["compiled", "r"]
 
 # R's binomial()$linkinv (logit_linkinv in R's family.c) clamps the linear predictor.
 _THRESH = 30.0
@@ -25,7 +25,7 @@ _EPS = float(np.finfo(np.float64).eps)
 
 class Scorer(Protocol):
     @property
-    def path(self) -> ScoringPath: ...
+    def engine(self) -> Engine: ...
 
     @property
     def features(self) -> tuple[str, ...]: ...
@@ -58,7 +58,7 @@ class CompiledGlm:
     """("impute", fill values (NaN: none), unused) or ("normalize", means, sds)."""
     intercept: float
     beta: np.ndarray
-    path: ScoringPath = "compiled"
+    engine: Engine = "compiled"
 
     @classmethod
     def from_linear_form(cls, form: LinearForm, features: tuple[str, ...]) -> CompiledGlm:
@@ -130,7 +130,7 @@ class RScorer:
 
     model: RModel
     features: tuple[str, ...]
-    path: ScoringPath = "r"
+    engine: Engine = "r"
 
     def score(self, matrix: np.ndarray) -> np.ndarray:
         return self.model.predict_proba({f: matrix[:, j] for j, f in enumerate(self.features)})

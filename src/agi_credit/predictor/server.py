@@ -12,29 +12,12 @@ import logging
 import sys
 import warnings
 from collections.abc import Iterator
-from dataclasses import dataclass
-from pathlib import Path
 
 from agi_credit._asgi import ASGIApp, Receive, Scope, Send, echo_request_id, with_request_id
 from agi_credit._logging import configure_logging
+from agi_credit.settings import PredictorSettings
 
 log = logging.getLogger("agi_credit.predictor")
-
-
-@dataclass(frozen=True, slots=True)
-class ServeOptions:
-    model_name: str
-    store: Path | None
-    model_path: Path | None
-    feature_metadata_path: Path | None
-    http_port: int
-    grpc_port: int
-    max_batch_rows: int
-    reload_interval: float
-    parity_rows: int
-    parity_tolerance: float
-    scoring: str = "auto"
-    """auto: compiled where it matches R; r: every version in R."""
 
 
 class RequestContextMiddleware:
@@ -86,57 +69,60 @@ def _argv_for_kserve() -> Iterator[None]:
         sys.argv = saved
 
 
-def serve(options: ServeOptions) -> None:
+def serve(settings: PredictorSettings) -> None:
     """Load every version, then serve until SIGTERM/SIGINT. Blocks."""
-    configure_logging()
+    configure_logging(settings.log_level)
     # KServe 0.21 still uses FastAPI's ORJSONResponse, which warns on every request path.
     warnings.filterwarnings("ignore", message="ORJSONResponse is deprecated")
     with _argv_for_kserve():
         from kserve import ModelServer, model_server
     logging.getLogger("kserve").addFilter(_ClientErrorTracebacks())
 
+    from agi_credit import rruntime
+    from agi_credit.predictor.loader import VersionLoader
     from agi_credit.predictor.model import AgiCreditModel
+    from agi_credit.predictor.registry import VersionRegistry
     from agi_credit.predictor.routes import add_routes
-    from agi_credit.predictor.versions import RThread, VersionRegistry
-    from agi_credit.store import ModelStore
+    from agi_credit.store import DEFAULT_DECISION_THRESHOLD, ModelStore
 
+    rruntime.start()  # on the main thread: R's start-up installs signal handlers
+    r = rruntime.RThread()
     registry = VersionRegistry(
-        r=RThread(),
-        store=ModelStore(options.store) if options.store else None,
-        model_path=options.model_path,
-        feature_metadata_path=options.feature_metadata_path,
-        max_rows=options.max_batch_rows,
-        parity_rows=options.parity_rows,
-        parity_tolerance=options.parity_tolerance,
-        compile=options.scoring == "auto",
+        VersionLoader(
+            r,
+            max_rows=settings.max_batch_rows,
+            parity_rows=settings.parity_rows,
+            parity_tolerance=settings.parity_tolerance,
+            compile=settings.scoring == "auto",
+        ),
+        store=None if settings.model_path else ModelStore(settings.served_store()),
+        model_path=settings.model_path,
+        feature_metadata_path=settings.feature_metadata_path,
+        default_threshold=DEFAULT_DECISION_THRESHOLD,
     )
-    model = AgiCreditModel(options.model_name, registry=registry, r=registry.r)
+    model = AgiCreditModel(settings.model_name, registry=registry, r=r)
     if not model.load():
-        reasons = registry.state.unavailable or {"the store": "has no model versions yet"}
-        raise SystemExit(
-            "agi-credit serve: no version can be served: "
-            + "; ".join(f"{v}: {why}" for v, why in reasons.items())
-        )
+        raise SystemExit(f"agi-credit serve: {registry.state.why_not_ready()}")
     server = ModelServer(
-        http_port=options.http_port,
-        grpc_port=options.grpc_port,
+        http_port=settings.http_port,
+        grpc_port=settings.grpc_port,
         workers=1,
         enable_docs_url=False,
         enable_latency_logging=False,
     )
     add_routes(model_server.app, server, model)
     model_server.app.add_middleware(RequestContextMiddleware)
-    registry.watch(options.reload_interval)
+    registry.watch(settings.reload_interval)
     state = registry.state
     log.info(
         "serving",
         extra={
             "event": "serving",
-            "model_name": options.model_name,
-            "http_port": options.http_port,
-            "grpc_port": options.grpc_port,
+            "model_name": settings.model_name,
+            "http_port": settings.http_port,
+            "grpc_port": settings.grpc_port,
             "current_version": state.current,
-            "versions": {v: s.path for v, s in state.served.items()},
+            "versions": {v: s.engine for v, s in state.served.items()},
             "unavailable": state.unavailable,
         },
     )

@@ -125,6 +125,15 @@ class RModel:
             raise RError(f"R cannot read {path.name}: {_r_message(exc)}") from exc
         return cls(path=path, shape=shape, features=features, _robj=robj)
 
+    def check_features(self, declared: Sequence[str]) -> None:
+        """`RError` when the model names features and they are not `declared` ones (the
+        features metadata.json or model_metadata.json lists for it)."""
+        if self.features and set(self.features) != set(declared):
+            raise RError(
+                f"{self.path.name}: model features {list(self.features)} differ "
+                f"from the declared features {list(declared)}"
+            )
+
     @_with_r_conversion
     def predict_proba(self, columns: Mapping[str, Sequence[float] | np.ndarray]) -> np.ndarray:
         """P(default) for each row; `columns` maps each feature to its values (NaN = missing).

@@ -21,6 +21,16 @@ import numpy as np
 from agi_credit.rruntime.errors import RError
 
 HELPERS_R = Path(__file__).with_name("helpers.R")
+R_PACKAGES = "r-base-core r-cran-recipes r-cran-data.table r-cran-jsonlite"
+"""Debian's packages of R and of what train.R and the helpers use."""
+
+
+def rscript_path() -> str:
+    """The Rscript executable; `RError` that says how to install R when there is none."""
+    rscript = shutil.which("Rscript")
+    if rscript is None:
+        raise RError(f"Rscript not found: install R (as root: apt-get install {R_PACKAGES})")
+    return rscript
 
 
 @dataclass(frozen=True, slots=True)
@@ -37,9 +47,7 @@ def predict_in_child(
     """P(default) for each job as R computes it, or the R error of that job."""
     if not jobs:
         return []
-    rscript = shutil.which("Rscript")
-    if rscript is None:
-        raise RError("Rscript not found")
+    rscript = rscript_path()
     with tempfile.TemporaryDirectory(prefix="agi-credit-r-") as tmp:
         work = Path(tmp)
         spec: list[dict[str, object]] = []

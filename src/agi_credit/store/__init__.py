@@ -10,6 +10,7 @@ from agi_credit.store.errors import (
     VersionRejected,
 )
 from agi_credit.store.metadata import (
+    DEFAULT_DECISION_THRESHOLD,
     TIME_FORMAT,
     Artifact,
     HistoryEvent,
@@ -22,6 +23,7 @@ from agi_credit.store.store import ModelStore, StoreTransaction, default_actor
 from agi_credit.store.versions import VERSION_PATTERN, version_name, version_number
 
 __all__ = [
+    "DEFAULT_DECISION_THRESHOLD",
     "TIME_FORMAT",
     "VERSION_PATTERN",
     "Artifact",

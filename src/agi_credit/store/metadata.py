@@ -1,4 +1,4 @@
-"""The metadata.json contract (DESIGN.md): a superset of the origin's format.
+"""The metadata.json contract (docs/architecture.md): a superset of the origin's format.
 
 The origin wrote `{"current_version", "models": [{"version", "created_at", "features"}]}`;
 every field added here is optional when reading, so that file is read unchanged.
@@ -15,6 +15,8 @@ from pydantic import BaseModel, ConfigDict, Field
 from agi_credit.store.versions import version_number
 
 TIME_FORMAT = "%Y-%m-%d %H:%M:%S"
+DEFAULT_DECISION_THRESHOLD = 0.5
+"""The threshold of a version that records none (the origin's entries)."""
 
 
 def utc_now() -> str:
@@ -77,6 +79,13 @@ class ModelEntry(BaseModel):
     @property
     def number(self) -> int:
         return version_number(self.version)
+
+    @property
+    def threshold(self) -> float:
+        """The decision threshold this version is served with."""
+        if self.decision_threshold is None:
+            return DEFAULT_DECISION_THRESHOLD
+        return self.decision_threshold
 
 
 class StoreMetadata(BaseModel):

@@ -14,11 +14,11 @@ so a failure leaves the store exactly as it was. Readers take no lock.
 from __future__ import annotations
 
 import getpass
+import logging
 import os
 import re
 import shutil
 import socket
-import tempfile
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -27,7 +27,7 @@ from pathlib import Path
 from filelock import FileLock, Timeout
 from pydantic import ValidationError
 
-from agi_credit._files import sha256_of
+from agi_credit._files import NotDurable, atomic_write, fsync_dir, sha256_of
 from agi_credit.store.errors import (
     EmptyStore,
     StoreError,
@@ -42,30 +42,21 @@ from agi_credit.store.metadata import (
     Status,
     StoreMetadata,
 )
-from agi_credit.store.versions import version_name, version_number
+from agi_credit.store.versions import VERSION_PATTERN, version_name, version_number
 
 __all__ = ["ModelStore", "StoreTransaction", "default_actor"]
 
-_VERSIONED_FILE = re.compile(r"^model_(v[1-9][0-9]*)\.rds$")
+_log = logging.getLogger("agi_credit.store")
+_VERSIONED_FILE = re.compile(rf"^model_({VERSION_PATTERN.pattern})\.rds$")
 
 
 def default_actor() -> str:
-    """Who is acting: `AGI_CREDIT_ACTOR`, else `user@host`."""
-    if actor := os.environ.get("AGI_CREDIT_ACTOR"):
-        return actor
+    """Who is acting when nobody says (AGI_CREDIT_ACTOR, read by the settings): `user@host`."""
     try:
         user = getpass.getuser()
     except (KeyError, OSError):  # no passwd entry, as in some containers
         user = f"uid{os.getuid()}"
     return f"{user}@{socket.gethostname()}"
-
-
-def _fsync_dir(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 class ModelStore:
@@ -171,18 +162,15 @@ class ModelStore:
             lock.release()
 
     def _write_metadata(self, metadata: StoreMetadata) -> None:
+        """Replace metadata.json; raises only when the old file is still in place."""
         try:
-            fd, temp = tempfile.mkstemp(dir=self.root, prefix=".metadata.", suffix=".tmp")
-            try:
-                with os.fdopen(fd, "w", encoding="utf-8") as out:
-                    out.write(metadata.to_json())
-                    out.flush()
-                    os.fsync(out.fileno())
-                os.replace(temp, self.metadata_path)
-            except BaseException:
-                Path(temp).unlink(missing_ok=True)
-                raise
-            _fsync_dir(self.root)
+            atomic_write(self.metadata_path, metadata.to_json().encode("utf-8"))
+        except NotDurable as exc:
+            # metadata.json was replaced: the commit stands, and its files must stay.
+            _log.warning(
+                "metadata.json written but its directory not synced",
+                extra={"event": "store_not_durable", "error": str(exc)},
+            )
         except OSError as exc:
             raise StoreError(f"cannot write {self.metadata_path}: {exc.strerror or exc}") from exc
 
@@ -246,7 +234,7 @@ class StoreTransaction:
             seen += [
                 version_number(p.name)
                 for p in self.store.reports_dir.iterdir()
-                if re.fullmatch(r"v[1-9][0-9]*", p.name)
+                if VERSION_PATTERN.fullmatch(p.name)
             ]
         return version_name(max(seen, default=0) + 1)
 
@@ -261,7 +249,7 @@ class StoreTransaction:
                 dst.flush()
                 os.fsync(dst.fileno())
             target.chmod(0o444)  # immutable once written
-            _fsync_dir(self.store.models_dir)
+            fsync_dir(self.store.models_dir)
         except FileExistsError as exc:
             raise StoreError(f"{target} already exists; versions are never reused") from exc
         except OSError as exc:

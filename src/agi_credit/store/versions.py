@@ -6,7 +6,8 @@ import re
 
 from agi_credit.store.errors import InvalidVersionName
 
-VERSION_PATTERN = re.compile(r"^v[1-9][0-9]*$")
+VERSION_PATTERN = re.compile(r"v[1-9][0-9]*")
+"""A version name; match it with `fullmatch`."""
 
 
 def version_number(name: str) -> int:

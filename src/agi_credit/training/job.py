@@ -17,13 +17,15 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO
+from typing import IO, TYPE_CHECKING
 
 import numpy as np
 
+from agi_credit import rruntime
 from agi_credit._files import sha256_of
 from agi_credit.data import check_csv
-from agi_credit.rruntime import RError, RModel, r_environment
+from agi_credit.rruntime import RError, rscript_path
+from agi_credit.settings import TrainingSettings
 from agi_credit.store import ModelEntry, ModelStore, Status, utc_now
 from agi_credit.training.errors import TrainingError
 from agi_credit.training.gate import decide
@@ -31,22 +33,14 @@ from agi_credit.training.metrics import Metrics, evaluate
 from agi_credit.training.report import write_model_card, write_plots
 from agi_credit.training.split import Split, read_columns, stratified_split
 
-__all__ = ["TrainingConfig", "TrainingResult", "run_training"]
+if TYPE_CHECKING:
+    from agi_credit.rruntime import RModel
+
+__all__ = ["TrainingResult", "run_training"]
 
 Log = Callable[[str], None]
 _STAGED_MODEL = "model_v1.rds"
 _STAGED_METADATA = "model_metadata.json"
-
-
-@dataclass(frozen=True, slots=True)
-class TrainingConfig:
-    script: Path
-    min_auc: float
-    auc_tolerance: float
-    holdout_fraction: float = 0.2
-    split_seed: int = 20260226
-    decision_threshold: float = 0.5
-    timeout_seconds: float = 3600.0
 
 
 @dataclass(slots=True)
@@ -58,25 +52,18 @@ class TrainingResult:
     timings: dict[str, float] = field(default_factory=dict)
 
 
-def run_training(
-    data_path: Path,
-    store: ModelStore,
-    config: TrainingConfig,
-    *,
-    actor: str | None = None,
-    log: Log = print,
-) -> TrainingResult:
-    """Train one version from `data_path` and register it in `store`."""
+def run_training(settings: TrainingSettings, *, log: Log = print) -> TrainingResult:
+    """Train one version from `settings.data_path` and register it in the store at
+    `settings.model_store`."""
     try:
-        return _run(data_path, store, config, actor=actor, log=log)
+        return _run(settings, ModelStore(settings.model_store), log=log)
     except OSError as exc:  # disk full, permissions…: the store was left as it was
         where = f"{exc.filename}: " if exc.filename else ""
         raise TrainingError(f"training failed: {where}{exc.strerror or exc}") from exc
 
 
-def _run(
-    data_path: Path, store: ModelStore, config: TrainingConfig, *, actor: str | None, log: Log
-) -> TrainingResult:
+def _run(config: TrainingSettings, store: ModelStore, *, log: Log) -> TrainingResult:
+    data_path = config.data_path
     timings: dict[str, float] = {}
     clock = time.perf_counter()
 
@@ -86,8 +73,8 @@ def _run(
         timings[step] = now - clock
         clock = now
 
-    if not config.script.is_file():
-        raise TrainingError(f"training script not found: {config.script}")
+    if not config.train_script.is_file():
+        raise TrainingError(f"training script not found: {config.train_script}")
     if not data_path.is_file():
         raise TrainingError(
             f"no training data at {data_path}. Put the real Home Credit application_train.csv "
@@ -133,9 +120,9 @@ def _run(
         lap("plots")
 
         runtime = {
-            **r_environment(),
-            "train_script": str(config.script),
-            "train_script_sha256": sha256_of(config.script),
+            **rruntime.r_environment(),
+            "train_script": str(config.train_script),
+            "train_script_sha256": sha256_of(config.train_script),
         }
         training_data = {
             "path": str(data_path),
@@ -151,7 +138,6 @@ def _run(
         result = _register(
             store,
             config,
-            actor=actor,
             staged_rds=output / _STAGED_MODEL,
             features=features,
             metrics=metrics,
@@ -165,19 +151,18 @@ def _run(
     return result
 
 
-def _run_train_script(config: TrainingConfig, train_csv: Path, output: Path, log: Log) -> None:
-    rscript = shutil.which("Rscript")
-    if rscript is None:
-        raise TrainingError(
-            "Rscript not found: install R (as root: apt-get install "
-            "r-base-core r-cran-recipes r-cran-data.table r-cran-jsonlite)"
-        )
+def _run_train_script(config: TrainingSettings, train_csv: Path, output: Path, log: Log) -> None:
+    script = config.train_script
+    try:
+        rscript = rscript_path()
+    except RError as exc:
+        raise TrainingError(str(exc)) from exc
     env = {**os.environ, "DATA_PATH": str(train_csv), "MODEL_OUTPUT_PATH": str(output)}
     env.setdefault("TZ", "UTC")
-    log(f"running {config.script}")
+    log(f"running {config.train_script}")
     tail: collections.deque[str] = collections.deque(maxlen=12)
     with subprocess.Popen(
-        [rscript, "--vanilla", str(config.script)],
+        [rscript, "--vanilla", str(config.train_script)],
         env=env,
         text=True,
         stdout=subprocess.PIPE,
@@ -188,17 +173,19 @@ def _run_train_script(config: TrainingConfig, train_csv: Path, output: Path, log
         reader = threading.Thread(target=_relay, args=(process.stdout, tail, log), daemon=True)
         reader.start()
         try:
-            code = process.wait(timeout=config.timeout_seconds)
+            code = process.wait(timeout=config.train_timeout_seconds)
         except subprocess.TimeoutExpired as exc:
             process.kill()
             raise TrainingError(
-                f"{config.script.name} ran longer than {config.timeout_seconds:g} s and was stopped"
+                f"{script.name} ran longer than {config.train_timeout_seconds:g} s and was stopped"
             ) from exc
         finally:
             reader.join(timeout=5)
     if code != 0:
         errors = [line for line in tail if "error" in line.lower()] or list(tail)[-3:]
-        raise TrainingError(f"{config.script.name} failed (exit {code}): " + " | ".join(errors))
+        raise TrainingError(
+            f"{config.train_script.name} failed (exit {code}): " + " | ".join(errors)
+        )
 
 
 def _relay(stream: IO[str], tail: collections.deque[str], log: Log) -> None:
@@ -228,14 +215,13 @@ def _validate_artifact(
     ):
         raise TrainingError(f"{_STAGED_METADATA} must list the model's `features` as strings")
     try:
-        model = RModel.load(rds)
+        model = rruntime.RModel.load(rds)
     except RError as exc:
         raise TrainingError(f"the trained model does not load in R: {exc}") from exc
-    if model.features and set(model.features) != set(features):
-        raise TrainingError(
-            f"features differ: the model uses {list(model.features)}, "
-            f"{_STAGED_METADATA} lists {features}"
-        )
+    try:
+        model.check_features(features)
+    except RError as exc:
+        raise TrainingError(f"{exc} ({_STAGED_METADATA})") from exc
     with split.holdout_path.open(encoding="utf-8", newline="") as stream:
         header = next(csv.reader(stream), [])
     if missing := [f for f in features if f not in header]:
@@ -252,9 +238,8 @@ def _check_probabilities(prob: np.ndarray, rows: int) -> None:
 
 def _register(
     store: ModelStore,
-    config: TrainingConfig,
+    config: TrainingSettings,
     *,
-    actor: str | None,
     staged_rds: Path,
     features: tuple[str, ...],
     metrics: Metrics,
@@ -263,7 +248,7 @@ def _register(
     script_metadata: dict[str, object],
     plots: Path,
 ) -> TrainingResult:
-    with store.transaction(actor=actor) as txn:
+    with store.transaction(actor=config.actor) as txn:
         version = txn.next_version()
         artifact = txn.install_artifact(staged_rds, version)
         current = (

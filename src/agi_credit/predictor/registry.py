@@ -1,0 +1,233 @@
+"""The registry: follows the store (or one .rds) and publishes the serving state.
+
+A watcher thread polls metadata.json; when it changes, the registry loads what is new and
+swaps the state. The watcher never dies: any failure is logged, counted and reported in the
+model metadata, and the next poll tries again.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+
+from agi_credit.predictor.loader import (
+    Candidate,
+    DigestCache,
+    LoadFailure,
+    VersionLoader,
+    file_signature,
+)
+from agi_credit.predictor.observability import RELOAD_ERRORS
+from agi_credit.predictor.state import ServedVersion, ServingState, VersionKey
+from agi_credit.store import TIME_FORMAT, ModelStore, Status, StoreError, version_number
+
+__all__ = ["SINGLE_MODEL_VERSION", "VersionRegistry"]
+
+log = logging.getLogger("agi_credit.predictor")
+
+_RETRY_SECONDS = 5.0
+"""After a failed reload, how long until the same metadata.json is tried again."""
+
+SINGLE_MODEL_VERSION = "v1"
+"""The version name of a model served with MODEL_PATH, without a store."""
+
+
+class VersionRegistry:
+    """Loads the versions of a store (or one .rds) and keeps the serving state current."""
+
+    def __init__(
+        self,
+        loader: VersionLoader,
+        *,
+        store: ModelStore | None = None,
+        model_path: Path | None = None,
+        feature_metadata_path: Path | None = None,
+        default_threshold: float,
+    ) -> None:
+        if (store is None) == (model_path is None):
+            raise ValueError("serve either a store or one model file")
+        self.loader = loader
+        self.store = store
+        self.model_path = model_path
+        self.feature_metadata_path = feature_metadata_path
+        self.default_threshold = default_threshold
+        self.state = ServingState()
+        self.reload_error: str | None = None
+        """The last refresh's unexpected failure; None once a refresh succeeds."""
+        self._loaded: dict[VersionKey, ServedVersion] = {}
+        self._failed: dict[VersionKey, LoadFailure] = {}
+        self._digests = DigestCache()
+        self._refresh_lock = threading.Lock()
+        self._stop = threading.Event()
+        self._watcher: threading.Thread | None = None
+
+    # -- loading ---------------------------------------------------------------------------
+
+    def refresh(self) -> ServingState:
+        """Read the store, load what is new, publish the next state; return it."""
+        with self._refresh_lock:
+            state = self._next_state()
+            if state != self.state:
+                _log_changes(self.state, state)
+                self.state = state  # one reference assignment: atomic for readers
+            self.reload_error = None
+            return state
+
+    def _next_state(self) -> ServingState:
+        candidates, unavailable, store_current = self._candidates()
+        served: dict[str, ServedVersion] = {}
+        fresh: list[tuple[VersionKey, Candidate]] = []
+        for candidate in candidates:
+            key = self._digests.key(candidate)
+            if isinstance(key, LoadFailure):
+                unavailable[key.version] = key.reason
+            elif key in self._loaded:
+                served[key.version] = self._loaded[key]
+            elif key in self._failed:
+                unavailable[key.version] = self._failed[key].reason
+            else:
+                fresh.append((key, candidate))
+        for key, outcome in self.loader.load(fresh).items():
+            if isinstance(outcome, LoadFailure):
+                self._failed[key] = outcome
+                unavailable[key.version] = outcome.reason
+            else:
+                self._loaded[key] = served[key.version] = outcome
+        served = dict(sorted(served.items(), key=lambda item: version_number(item[0])))
+        current = store_current if store_current in served else None
+        if current is None and self.state.current in served:
+            current = self.state.current  # keep serving the last good version
+        return ServingState(
+            current=current, store_current=store_current, served=served, unavailable=unavailable
+        )
+
+    def _candidates(self) -> tuple[list[Candidate], dict[str, str], str | None]:
+        """The versions to serve, the ones refused by governance, and the current one."""
+        if self.model_path is not None:
+            return [self._single_candidate(self.model_path)], {}, SINGLE_MODEL_VERSION
+        assert self.store is not None
+        metadata = self.store.read()
+        candidates, rejected = [], {}
+        for entry in sorted(metadata.models, key=lambda m: m.number):
+            if metadata.status_of(entry) is Status.REJECTED:
+                rejected[entry.version] = f"rejected ({entry.status_reason or 'no reason'})"
+                continue
+            candidates.append(
+                Candidate(
+                    version=entry.version,
+                    path=self.store.artifact_path(entry.version),
+                    features=tuple(entry.features),
+                    threshold=entry.threshold,
+                    expected_sha256=entry.artifact.sha256 if entry.artifact else None,
+                    created_at=entry.created_at,
+                )
+            )
+        return candidates, rejected, metadata.current_version
+
+    def _single_candidate(self, path: Path) -> Candidate:
+        signature = file_signature(path)
+        created = (
+            datetime.fromtimestamp(signature[1] / 1e9, UTC).strftime(TIME_FORMAT)
+            if signature
+            else None
+        )
+        return Candidate(
+            version=SINGLE_MODEL_VERSION,
+            path=path,
+            features=self._declared_features(),
+            threshold=self.default_threshold,
+            expected_sha256=None,
+            created_at=created,
+        )
+
+    def _declared_features(self) -> tuple[str, ...] | None:
+        if self.feature_metadata_path is None:
+            return None
+        try:
+            features = json.loads(self.feature_metadata_path.read_text())["features"]
+        except (OSError, ValueError, KeyError, TypeError) as exc:
+            raise StoreError(
+                f"cannot read features from {self.feature_metadata_path}: {exc}"
+            ) from exc
+        return tuple(str(f) for f in features)
+
+    # -- watching --------------------------------------------------------------------------
+
+    def watch(self, interval: float) -> None:
+        """Follow metadata.json in the background; reload when it changes."""
+        if self.store is None or self._watcher is not None:
+            return
+        self._watcher = threading.Thread(
+            target=self._watch, args=(interval,), name="store-watcher", daemon=True
+        )
+        self._watcher.start()
+
+    @property
+    def watching(self) -> bool:
+        return self._watcher is not None and self._watcher.is_alive()
+
+    def stop(self) -> None:
+        self._stop.set()
+
+    def _watch(self, interval: float) -> None:
+        assert self.store is not None
+        seen = file_signature(self.store.metadata_path)
+        retry_at = 0.0
+        while not self._stop.wait(interval):
+            now = file_signature(self.store.metadata_path)
+            failing = self.reload_error is not None
+            if now == seen and not (failing and time.monotonic() >= retry_at):
+                continue
+            seen = now
+            try:
+                self.refresh()
+            except Exception as exc:  # a half-edited file, a missing volume, a bug: keep polling
+                self._reload_failed(exc)
+                retry_at = time.monotonic() + _RETRY_SECONDS
+
+    def _reload_failed(self, exc: Exception) -> None:
+        expected = isinstance(exc, StoreError | OSError)
+        error = str(exc) if expected else f"{type(exc).__name__}: {exc}"
+        RELOAD_ERRORS.labels("store" if expected else "unexpected").inc()
+        if error != self.reload_error:  # once per distinct error, not once per poll
+            log.error(
+                "reload failed",
+                exc_info=None if expected else exc,
+                extra={"event": "reload_failed", "error": error},
+            )
+        self.reload_error = error
+
+
+def _log_changes(before: ServingState, after: ServingState) -> None:
+    for version, served in after.served.items():
+        if version not in before.served:
+            log.info(
+                "version loaded",
+                extra={
+                    "event": "version_loaded",
+                    "model_version": version,
+                    "engine": served.engine,
+                    "parity_gap": served.parity_gap,
+                    "note": served.note,
+                },
+            )
+    for version, why in after.unavailable.items():
+        if before.unavailable.get(version) != why:
+            log.error(
+                "version not served",
+                extra={"event": "version_unavailable", "model_version": version, "error": why},
+            )
+    if after.current != before.current:
+        log.info(
+            "current version",
+            extra={
+                "event": "current_version",
+                "model_version": after.current,
+                "previous_version": before.current,
+                "store_current": after.store_current,
+            },
+        )

@@ -1,0 +1,198 @@
+"""agi-credit as real processes: the CLI, the predictor and the sidecar on loopback ports.
+
+Every process gets a clean environment (`clean_env`) and runs in an empty directory, so that a
+developer's exported variables or `.env` cannot change a test's result.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+
+REPO = Path(__file__).resolve().parents[1]
+TRAIN_R = REPO / "training-job" / "train.R"
+WORKDIR = Path(tempfile.mkdtemp(prefix="agi-credit-tests-"))
+"""The working directory of every process a test starts: no `.env` there."""
+
+_INHERITED = ("PATH", "HOME", "LANG", "LC_ALL", "LC_CTYPE", "TMPDIR", "VIRTUAL_ENV", "R_HOME")
+
+SECRET = "s" * 16 + "-test-secret-of-32-bytes-or-more"
+USER, PASSWORD = "analyst", "correct horse battery"
+
+
+def clean_env(extra: dict[str, str] | None = None) -> dict[str, str]:
+    """The system's basics (PATH, HOME, locale), none of agi-credit's settings, then `extra`."""
+    base = {k: v for k, v in os.environ.items() if k in _INHERITED}
+    return {**base, "TZ": "UTC", "COLUMNS": "200", "TRAIN_SCRIPT": str(TRAIN_R), **(extra or {})}
+
+
+def run_cli(
+    *args: str | Path, env: dict[str, str] | None = None, timeout: float = 300, stdin: str = ""
+) -> subprocess.CompletedProcess[str]:
+    """`agi-credit ARGS` in a separate process, as a user would run it."""
+    return subprocess.run(
+        [sys.executable, "-m", "agi_credit", *map(str, args)],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        cwd=WORKDIR,
+        env=clean_env(env),
+        input=stdin,
+    )
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@contextmanager
+def agi_credit_process(
+    args: list[str],
+    log_path: Path,
+    ready_url: str,
+    *,
+    env: dict[str, str] | None = None,
+    timeout: float = 60,
+) -> Iterator[subprocess.Popen[bytes]]:
+    """`agi-credit ARGS` in the background until `ready_url` answers 200; stopped with
+    SIGTERM afterwards. Its output goes to `log_path`."""
+    with log_path.open("wb") as log:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "agi_credit", *args],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            cwd=WORKDIR,
+            env=clean_env(env),
+        )
+    try:
+        deadline = time.monotonic() + timeout
+        while True:
+            if process.poll() is not None:
+                raise AssertionError(
+                    f"{args[0]} exited {process.returncode}:\n"
+                    + log_path.read_text(errors="replace")
+                )
+            try:
+                if httpx.get(ready_url, timeout=1).status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            if time.monotonic() > deadline:
+                raise AssertionError(
+                    f"{args[0]} not ready in {timeout} s:\n" + log_path.read_text(errors="replace")
+                )
+            time.sleep(0.1)
+        yield process
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
+@dataclass
+class Server:
+    """A running `agi-credit serve`."""
+
+    process: subprocess.Popen[bytes]
+    http_port: int
+    grpc_port: int
+    log_path: Path
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.http_port}"
+
+    @property
+    def grpc_url(self) -> str:
+        return f"127.0.0.1:{self.grpc_port}"
+
+    @property
+    def host(self) -> str:
+        return f"127.0.0.1:{self.http_port}"
+
+    def logs(self) -> str:
+        return self.log_path.read_text(errors="replace")
+
+
+@contextmanager
+def running_server(
+    args: list[str], log_path: Path, *, env: dict[str, str] | None = None, timeout: float = 60
+) -> Iterator[Server]:
+    """`agi-credit serve ARGS` until it is ready; stopped (SIGTERM) afterwards."""
+    http_port, grpc_port = free_port(), free_port()
+    command = ["serve", *args, "--http-port", str(http_port), "--grpc-port", str(grpc_port)]
+    with agi_credit_process(
+        command,
+        log_path,
+        f"http://127.0.0.1:{http_port}/v2/health/ready",
+        env={"RELOAD_INTERVAL": "0.1", **(env or {})},
+        timeout=timeout,
+    ) as process:
+        yield Server(process, http_port, grpc_port, log_path)
+
+
+@dataclass
+class Sidecar:
+    """A running `agi-credit auth` in front of a predictor."""
+
+    process: subprocess.Popen[bytes]
+    port: int
+    log_path: Path
+    predictor: Server
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def logs(self) -> str:
+        return self.log_path.read_text(errors="replace")
+
+    def token(self, user: str = USER, password: str = PASSWORD) -> str:
+        response = httpx.post(f"{self.url}/login", json={"username": user, "password": password})
+        assert response.status_code == 200, response.text
+        return str(response.json()["token"])
+
+    def headers(self) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.token()}"}
+
+
+@contextmanager
+def running_sidecar(
+    predictor: Server, log_path: Path, *, env: dict[str, str], timeout: float = 30
+) -> Iterator[Sidecar]:
+    """`agi-credit auth` in front of `predictor` until it answers; stopped afterwards."""
+    port = free_port()
+    command = ["auth", "--upstream", predictor.url, "--port", str(port)]
+    with agi_credit_process(
+        command, log_path, f"http://127.0.0.1:{port}/health", env=env, timeout=timeout
+    ) as process:
+        yield Sidecar(process, port, log_path, predictor)
+
+
+def users_add(path: Path, name: str, password: str) -> subprocess.CompletedProcess[str]:
+    """`agi-credit users add NAME --file PATH --password-stdin`, as a user runs it."""
+    return run_cli(
+        "users", "add", name, "--file", path, "--password-stdin", stdin=password + "\n", timeout=60
+    )
+
+
+def make_users_file(path: Path, users: dict[str, str]) -> Path:
+    for name, password in users.items():
+        result = users_add(path, name, password)
+        assert result.returncode == 0, result.stderr
+    return path
