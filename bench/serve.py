@@ -27,9 +27,11 @@ from pathlib import Path
 import httpx
 import numpy as np
 
+from agi_credit.data.reference import OFFICIAL_ROWS
+
 REPO = Path(__file__).resolve().parents[1]
 FEATURES = ["AMT_INCOME_TOTAL", "AMT_CREDIT", "DAYS_BIRTH", "AMT_GOODS_PRICE"]
-ROWS = 307_511
+ROWS = OFFICIAL_ROWS
 SECONDS = int(os.environ.get("BENCH_SECONDS", "8"))
 SINGLE_CONNECTIONS = 4
 TARGETS = {

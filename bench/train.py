@@ -16,7 +16,9 @@ import tempfile
 import time
 from pathlib import Path
 
-ROWS = 307_511
+from agi_credit.data.reference import OFFICIAL_ROWS
+
+ROWS = OFFICIAL_ROWS
 TARGETS = {"generation_s": 30.0, "job_s": 60.0, "rds_bytes": 1_000_000}
 REPO = Path(__file__).resolve().parents[1]
 

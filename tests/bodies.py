@@ -3,6 +3,8 @@ instances, v2 JSON tensors, or the origin's feature objects."""
 
 from __future__ import annotations
 
+import json
+import struct
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -43,3 +45,36 @@ def v1_body(rows: Sequence[Row] = (APPLICANT,)) -> dict[str, Any]:
 def v1_lists(rows: Sequence[Row] = (APPLICANT,)) -> dict[str, Any]:
     """`{"instances": [[value, ...], ...]}` in feature order."""
     return {"instances": [[row[f] for f in FEATURES] for row in rows]}
+
+
+def v2_columns(columns: Mapping[str, Sequence[Any]]) -> dict[str, Any]:
+    """`{"inputs": [...]}` from one list of values per feature."""
+    return {"inputs": [tensor(name, values) for name, values in columns.items()]}
+
+
+def v2_with(**replacements: dict[str, Any] | None) -> dict[str, Any]:
+    """The applicant as v2 tensors, with a feature's tensor replaced (None drops it)."""
+    inputs = {t["name"]: t for t in v2_body()["inputs"]}
+    for name, replacement in replacements.items():
+        if replacement is None:
+            inputs.pop(name)
+        else:
+            inputs[name] = replacement
+    return {"inputs": list(inputs.values())}
+
+
+def v2_binary(row: Row) -> tuple[bytes, dict[str, str]]:
+    """One row as a v2 binary-tensor request (where NaN and inf can be sent): the body and
+    its headers."""
+    header = {
+        "inputs": [
+            {"name": f, "datatype": "FP64", "shape": [1], "parameters": {"binary_data_size": 8}}
+            for f in row
+        ]
+    }
+    head = json.dumps(header).encode()
+    body = head + b"".join(struct.pack("<d", float(v)) for v in row.values())
+    return body, {
+        "inference-header-content-length": str(len(head)),
+        "content-type": "application/octet-stream",
+    }

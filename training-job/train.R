@@ -1,5 +1,5 @@
 #!/usr/bin/env Rscript
-# The data scientist's training script (contract: DESIGN.md, "The data scientist's contract").
+# The data scientist's training script (contract: docs/architecture.md, "The data scientist's contract: train.R").
 #
 # Reads the CSV at DATA_PATH, fits median imputation + normalisation (recipes) and a
 # binomial glm on four application features, and writes into MODEL_OUTPUT_PATH:

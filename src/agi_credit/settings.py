@@ -102,9 +102,6 @@ class PredictorSettings(CommonSettings):
     kserve_storage_path: Path = Path("/mnt/models")
     """Where KServe mounts a pvc:// STORAGE_URI; served when MODEL_STORE has no store."""
 
-    predictor_host: str = "127.0.0.1"
-    """Address the predictor listens on: loopback, behind the sidecar in the same pod."""
-
     http_port: int = Field(default=8080, ge=1, le=65535)
     grpc_port: int = Field(default=8081, ge=1, le=65535)
 

@@ -8,9 +8,8 @@ from pathlib import Path
 import pytest
 
 from agi_credit._files import sha256_of
-from agi_credit.data import DataError, check_csv
-from agi_credit.data import check as check_module
-from tests.conftest import run_cli
+from agi_credit.data import OFFICIAL_SHA256, OFFICIAL_SIZE_BYTES, CheckReport, DataError, check_csv
+from tests.servers import run_cli
 
 
 def _rewrite(
@@ -97,21 +96,31 @@ def test_a_missing_file_raises(tmp_path: Path) -> None:
         check_csv(tmp_path / "nope.csv")
 
 
-def test_the_official_file_is_recognised_by_its_digest(
-    small_csv: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    # We cannot ship the real file: make this file "official" by its own digest and size.
-    monkeypatch.setattr(check_module, "OFFICIAL_SHA256", sha256_of(small_csv))
-    monkeypatch.setattr(check_module, "OFFICIAL_SIZE_BYTES", small_csv.stat().st_size)
+def test_a_file_that_is_not_the_official_one_is_reported_as_such(small_csv: Path) -> None:
     report = check_csv(small_csv)
-    assert report.ok and report.official
+    assert report.sha256 == sha256_of(small_csv) != OFFICIAL_SHA256
+    assert report.official is False
+    result = run_cli("check-data", small_csv)
+    assert result.returncode == 0, result.stderr
+    assert "not the official file" in result.stdout
+    assert "byte-identical" not in result.stdout
 
 
-def test_cli_reports_ok_with_rows_and_origin(small_csv: Path) -> None:
+def test_official_means_the_published_digest_and_nothing_else(tmp_path: Path) -> None:
+    # The real file cannot be shipped; its published digest is checked in test_reference.
+    def report(sha256: str) -> CheckReport:
+        path = tmp_path / "application_train.csv"
+        return CheckReport(path=path, size_bytes=OFFICIAL_SIZE_BYTES, sha256=sha256)
+
+    assert report(OFFICIAL_SHA256).official is True
+    assert report("0" * 64).official is False  # the official size is not enough
+
+
+def test_cli_reports_ok_with_rows_and_default_rate(small_csv: Path) -> None:
     result = run_cli("check-data", small_csv)
     assert result.returncode == 0, result.stderr
     assert "20,000 rows" in result.stdout
-    assert "not the official file" in result.stdout
+    assert "% defaults" in result.stdout
 
 
 def test_cli_exits_non_zero_and_names_the_problem(small_csv: Path, tmp_path: Path) -> None:

@@ -18,7 +18,7 @@ from kserve import (
 )
 
 from agi_credit.store import ModelStore
-from tests.bodies import FEATURES
+from tests.bodies import FEATURES, v1_body, v1_lists, v2_columns
 from tests.conftest import r_predictions
 from tests.servers import Server
 
@@ -137,14 +137,14 @@ def test_v1_predict_with_objects_and_lists(server: Server, expected: dict[str, n
     objects = [
         {f: (None if np.isnan(ROWS[f][i]) else ROWS[f][i]) for f in FEATURES} for i in range(5)
     ]
-    response = httpx.post(f"{server.url}/v1/models/agi-credit:predict", json={"instances": objects})
+    response = httpx.post(f"{server.url}/v1/models/agi-credit:predict", json=v1_body(objects))
     assert response.status_code == 200, response.text
     predictions = response.json()["predictions"]
     np.testing.assert_allclose([p["prob_default"] for p in predictions], expected["v2"], atol=1e-12)
     assert {p["model_version"] for p in predictions} == {"v2"}
     as_lists = httpx.post(
         f"{server.url}/v1/models/agi-credit:predict",
-        json={"instances": [[o[f] for f in FEATURES] for o in objects]},
+        json=v1_lists(objects),
     )
     assert as_lists.json() == response.json()
 
@@ -162,9 +162,7 @@ def test_explain_gives_reason_codes_largest_adverse_first(server: Server) -> Non
         "DAYS_BIRTH": -8000,
         "AMT_GOODS_PRICE": None,
     }
-    response = httpx.post(
-        f"{server.url}/v1/models/agi-credit:explain", json={"instances": [instance]}
-    )
+    response = httpx.post(f"{server.url}/v1/models/agi-credit:explain", json=v1_body([instance]))
     assert response.status_code == 200, response.text
     (explanation,) = response.json()["explanations"]
     terms = [c["contribution"] for c in explanation["contributions"]]
@@ -174,20 +172,13 @@ def test_explain_gives_reason_codes_largest_adverse_first(server: Server) -> Non
     assert explanation["log_odds"] == pytest.approx(log_odds)
     assert explanation["prob_default"] == pytest.approx(1 / (1 + np.exp(-log_odds)))
     predicted = httpx.post(
-        f"{server.url}/v1/models/agi-credit:predict", json={"instances": [instance]}
+        f"{server.url}/v1/models/agi-credit:predict", json=v1_body([instance])
     ).json()["predictions"][0]
     assert explanation["prob_default"] == pytest.approx(predicted["prob_default"], abs=1e-15)
 
 
 def test_requests_without_content_type_work(server: Server) -> None:
-    body = json.dumps(
-        {
-            "inputs": [
-                {"name": f, "shape": [1], "datatype": "FP64", "data": [ROWS[f][0]]}
-                for f in FEATURES
-            ]
-        }
-    )
+    body = json.dumps(v2_columns({f: ROWS[f][:1] for f in FEATURES}))
     url = f"{server.url}/v2/models/agi-credit/infer"
     request = httpx.Request("POST", url, content=body)
     assert "content-type" not in request.headers  # as tritonclient sends JSON
@@ -230,11 +221,7 @@ def test_an_arbitrary_r_model_is_scored_in_r(server: Server, serving_store: Mode
     )
     response = httpx.post(
         f"{server.url}/v2/models/agi-credit/versions/v3/infer",
-        json={
-            "inputs": [
-                {"name": k, "shape": [3], "datatype": "FP64", "data": v} for k, v in rows.items()
-            ]
-        },
+        json=v2_columns(rows),
     )
     assert response.status_code == 200, response.text
     got = response.json()["outputs"][0]["data"]

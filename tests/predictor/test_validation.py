@@ -3,69 +3,38 @@
 from __future__ import annotations
 
 import re
-import struct
 from typing import Any
 
 import httpx
 import pytest
 
-from tests.bodies import FEATURES
+from tests.bodies import APPLICANT, FEATURES, tensor, v2_binary, v2_with
 from tests.servers import Server
 
-GOOD = {
-    "AMT_INCOME_TOTAL": 5000.0,
-    "AMT_CREDIT": 200000.0,
-    "DAYS_BIRTH": -12000.0,
-    "AMT_GOODS_PRICE": 180000.0,
-}
-
-
-def tensor(
-    name: str, data: list[Any], datatype: str = "FP64", shape: list[int] | None = None
-) -> dict[str, Any]:
-    return {
-        "name": name,
-        "datatype": datatype,
-        "shape": shape if shape is not None else [len(data)],
-        "data": data,
-    }
-
-
-def v2_body(**overrides: Any) -> dict[str, Any]:
-    """One tensor per feature; `name=None` drops it, `name=tensor` replaces it."""
-    inputs = {f: tensor(f, [v]) for f, v in GOOD.items()}
-    for name, replacement in overrides.items():
-        if replacement is None:
-            inputs.pop(name)
-        else:
-            inputs[name] = replacement
-    return {"inputs": list(inputs.values())}
-
-
 V2_CASES = {
-    "missing feature": (v2_body(AMT_CREDIT=None), "missing features: ['AMT_CREDIT']"),
+    "missing feature": (v2_with(AMT_CREDIT=None), "missing features: ['AMT_CREDIT']"),
     "unexpected feature": (
-        {"inputs": [*v2_body()["inputs"], tensor("CNT_CHILDREN", [0])]},
+        {"inputs": [*v2_with()["inputs"], tensor("CNT_CHILDREN", [0])]},
         "unexpected features: ['CNT_CHILDREN']",
     ),
     "text datatype": (
-        v2_body(AMT_CREDIT=tensor("AMT_CREDIT", ["abc"], "BYTES")),
+        v2_with(AMT_CREDIT=tensor("AMT_CREDIT", ["abc"], datatype="BYTES")),
         "input AMT_CREDIT has datatype BYTES; expected one of FP64, FP32, INT64, INT32",
     ),
     "text in a number tensor": (
-        v2_body(AMT_CREDIT=tensor("AMT_CREDIT", ["abc"])),
+        v2_with(AMT_CREDIT=tensor("AMT_CREDIT", ["abc"])),
         "input AMT_CREDIT: ",
     ),
     "mismatched lengths": (
-        v2_body(AMT_CREDIT=tensor("AMT_CREDIT", [1.0, 2.0])),
+        v2_with(AMT_CREDIT=tensor("AMT_CREDIT", [1.0, 2.0])),
         "tensor lengths differ",
     ),
     "shape does not fit data": (
-        v2_body(AMT_CREDIT=tensor("AMT_CREDIT", [1.0, 2.0], shape=[3])),
+        v2_with(AMT_CREDIT=tensor("AMT_CREDIT", [1.0, 2.0], shape=[3])),
         "AMT_CREDIT",
     ),
     "2-D feature tensor": (
-        v2_body(AMT_CREDIT=tensor("AMT_CREDIT", [1.0, 2.0], shape=[1, 2])),
+        v2_with(AMT_CREDIT=tensor("AMT_CREDIT", [1.0, 2.0], shape=[1, 2])),
         "input AMT_CREDIT has shape [1, 2]; a feature tensor is 1-D [rows]",
     ),
     "wrong matrix width": (
@@ -75,7 +44,7 @@ V2_CASES = {
     "empty batch": ({"inputs": [tensor(f, []) for f in FEATURES]}, "empty batch"),
     "no inputs": ({"inputs": []}, "the request has no inputs"),
     "duplicate input": (
-        {"inputs": [*v2_body()["inputs"], tensor("AMT_CREDIT", [1.0])]},
+        {"inputs": [*v2_with()["inputs"], tensor("AMT_CREDIT", [1.0])]},
         "duplicate inputs: ['AMT_CREDIT']",
     ),
 }
@@ -92,24 +61,24 @@ def test_bad_v2_requests_get_400_with_the_reason(
 
 V1_CASES = {
     "missing feature": (
-        {"instances": [{k: v for k, v in GOOD.items() if k != "DAYS_BIRTH"}]},
+        {"instances": [{k: v for k, v in APPLICANT.items() if k != "DAYS_BIRTH"}]},
         "instance 0: missing features: ['DAYS_BIRTH']",
     ),
     "unexpected feature": (
-        {"instances": [{**GOOD, "CNT_CHILDREN": 1}]},
+        {"instances": [{**APPLICANT, "CNT_CHILDREN": 1}]},
         "instance 0: unexpected features: ['CNT_CHILDREN']",
     ),
     "text value": (
-        {"instances": [GOOD, {**GOOD, "AMT_CREDIT": "200000"}]},
+        {"instances": [APPLICANT, {**APPLICANT, "AMT_CREDIT": "200000"}]},
         "invalid type for AMT_CREDIT in instance 1: expected a number",
     ),
     "boolean value": (
-        {"instances": [{**GOOD, "AMT_CREDIT": True}]},
+        {"instances": [{**APPLICANT, "AMT_CREDIT": True}]},
         "invalid type for AMT_CREDIT in instance 0",
     ),
     "short list": ({"instances": [[1.0, 2.0]]}, "instance 0 has 2 values; expected 4"),
     "empty batch": ({"instances": []}, "empty batch"),
-    "not instances": ({"rows": [GOOD]}, 'the body must be {"instances": [...]}'),
+    "not instances": ({"rows": [APPLICANT]}, 'the body must be {"instances": [...]}'),
     "scalar instance": ({"instances": [5]}, "instance 0 must be an object of features"),
 }
 
@@ -123,24 +92,6 @@ def test_bad_v1_requests_get_400_with_the_reason(
     assert message in response.json()["error"]
 
 
-def binary_request(values: dict[str, float]) -> tuple[bytes, dict[str, str]]:
-    """A v2 binary-tensor request (where NaN and inf can be sent)."""
-    header = {
-        "inputs": [
-            {"name": f, "datatype": "FP64", "shape": [1], "parameters": {"binary_data_size": 8}}
-            for f in values
-        ]
-    }
-    import json
-
-    head = json.dumps(header).encode()
-    body = head + b"".join(struct.pack("<d", v) for v in values.values())
-    return body, {
-        "inference-header-content-length": str(len(head)),
-        "content-type": "application/octet-stream",
-    }
-
-
 @pytest.mark.parametrize(
     ("value", "status", "message"),
     [
@@ -151,7 +102,7 @@ def binary_request(values: dict[str, float]) -> tuple[bytes, dict[str, str]]:
 def test_nan_is_imputed_where_the_recipe_imputes_and_inf_is_refused(
     server: Server, value: float, status: int, message: str | None
 ) -> None:
-    body, headers = binary_request({**GOOD, "AMT_GOODS_PRICE": value})
+    body, headers = v2_binary({**APPLICANT, "AMT_GOODS_PRICE": value})
     response = httpx.post(f"{server.url}/v2/models/agi-credit/infer", content=body, headers=headers)
     assert response.status_code == status, response.text
     if message:
@@ -159,7 +110,7 @@ def test_nan_is_imputed_where_the_recipe_imputes_and_inf_is_refused(
 
 
 def test_missing_values_are_refused_where_the_model_cannot_impute(server: Server) -> None:
-    body, headers = binary_request({"AMT_CREDIT": float("nan"), "DAYS_BIRTH": -9000.0})
+    body, headers = v2_binary({"AMT_CREDIT": float("nan"), "DAYS_BIRTH": -9000.0})
     response = httpx.post(
         f"{server.url}/v2/models/agi-credit/versions/v3/infer", content=body, headers=headers
     )
@@ -168,15 +119,15 @@ def test_missing_values_are_refused_where_the_model_cannot_impute(server: Server
 
 
 def test_unknown_and_malformed_versions(server: Server) -> None:
-    unknown = httpx.post(f"{server.url}/v2/models/agi-credit/versions/v9/infer", json=v2_body())
+    unknown = httpx.post(f"{server.url}/v2/models/agi-credit/versions/v9/infer", json=v2_with())
     assert unknown.status_code == 404
     assert unknown.json()["error"] == "unknown version v9; served: v1, v2, v3"
     malformed = httpx.post(
-        f"{server.url}/v2/models/agi-credit/versions/latest/infer", json=v2_body()
+        f"{server.url}/v2/models/agi-credit/versions/latest/infer", json=v2_with()
     )
     assert malformed.status_code == 400
     assert "invalid version name 'latest'" in malformed.json()["error"]
-    other_model = httpx.post(f"{server.url}/v2/models/other/versions/v1/infer", json=v2_body())
+    other_model = httpx.post(f"{server.url}/v2/models/other/versions/v1/infer", json=v2_with())
     assert other_model.status_code == 404
 
 

@@ -14,15 +14,9 @@ import numpy as np
 
 from agi_credit._files import sha256_of
 from agi_credit.store import ModelStore
+from tests.bodies import APPLICANT, v1_body, v2_body
 from tests.conftest import r_predictions, train_quietly
 from tests.servers import run_cli, running_server
-
-INSTANCE = {
-    "AMT_INCOME_TOTAL": 135000.0,
-    "AMT_CREDIT": 513531.0,
-    "DAYS_BIRTH": -15000.0,
-    "AMT_GOODS_PRICE": 450000.0,
-}
 
 
 @dataclass
@@ -40,7 +34,7 @@ class Traffic:
             while not self._stop.is_set():
                 try:
                     response = client.post(
-                        f"{self.url}/v1/models/agi-credit:predict", json={"instances": [INSTANCE]}
+                        f"{self.url}/v1/models/agi-credit:predict", json=v1_body()
                     )
                     version = (
                         response.json()["predictions"][0]["model_version"]
@@ -121,17 +115,10 @@ def test_a_corrupt_version_is_reported_and_the_others_still_served(
     corrupt.write_bytes(b"\x1f\x8b not an R object")
     with running_server(["--store", str(store_copy.root)], tmp_path / "log") as server:
         metadata = httpx.get(f"{server.url}/v2/models/agi-credit").json()
-        pinned = httpx.post(
-            f"{server.url}/v1/models/agi-credit:predict", json={"instances": [INSTANCE]}
-        )
+        pinned = httpx.post(f"{server.url}/v1/models/agi-credit:predict", json=v1_body())
         broken = httpx.post(
             f"{server.url}/v2/models/agi-credit/versions/v1/infer",
-            json={
-                "inputs": [
-                    {"name": f, "shape": [1], "datatype": "FP64", "data": [v]}
-                    for f, v in INSTANCE.items()
-                ]
-            },
+            json=v2_body(),
         )
         logs = server.logs()
     assert metadata["versions"] == ["v2", "v3"]
@@ -174,18 +161,11 @@ def test_a_broken_current_version_is_explained_and_pinned_versions_work(
     store_copy.artifact_path("v2").chmod(0o644)
     store_copy.artifact_path("v2").write_bytes(b"garbage")
     with running_server(["--store", str(store_copy.root)], tmp_path / "log") as server:
-        current = httpx.post(
-            f"{server.url}/v1/models/agi-credit:predict", json={"instances": [INSTANCE]}
-        )
+        current = httpx.post(f"{server.url}/v1/models/agi-credit:predict", json=v1_body())
         metadata = httpx.get(f"{server.url}/v2/models/agi-credit").json()
         pinned = httpx.post(
             f"{server.url}/v2/models/agi-credit/versions/v1/infer",
-            json={
-                "inputs": [
-                    {"name": f, "shape": [1], "datatype": "FP64", "data": [v]}
-                    for f, v in INSTANCE.items()
-                ]
-            },
+            json=v2_body(),
         )
     assert current.status_code == 404
     assert "the current version v2 is not served" in current.json()["error"]
@@ -199,14 +179,12 @@ def test_model_path_serves_one_rds(serving_store: ModelStore, tmp_path: Path) ->
     shutil.copyfile(serving_store.artifact_path("v1"), rds)
     with running_server(["--model-path", str(rds)], tmp_path / "log") as server:
         metadata = httpx.get(f"{server.url}/v2/models/agi-credit").json()
-        response = httpx.post(
-            f"{server.url}/v1/models/agi-credit:predict", json={"instances": [INSTANCE]}
-        )
+        response = httpx.post(f"{server.url}/v1/models/agi-credit:predict", json=v1_body())
     assert metadata["versions"] == ["v1"]
     assert metadata["parameters"]["model_versions"]["v1"]["engine"] == "compiled"
     want = r_predictions(
         rds,
-        {k: [v] for k, v in INSTANCE.items()},
+        {k: [v] for k, v in APPLICANT.items()},
         "predict(m$fit, bake(m$recipe, new_data = nd), type = 'response')",
     )
     got = response.json()["predictions"][0]["prob_default"]
@@ -221,7 +199,7 @@ def test_model_path_serves_a_plain_glm_through_r(serving_store: ModelStore, tmp_
         metadata = httpx.get(f"{server.url}/v2/models/agi-credit").json()
         explain = httpx.post(
             f"{server.url}/v1/models/agi-credit:explain",
-            json={"instances": [{"AMT_CREDIT": 2e5, "DAYS_BIRTH": -9000.0}]},
+            json=v1_body([{"AMT_CREDIT": 2e5, "DAYS_BIRTH": -9000.0}]),
         )
         response = httpx.post(
             f"{server.url}/v1/models/agi-credit:predict",
@@ -243,3 +221,36 @@ def test_an_empty_store_refuses_to_start_with_a_reason(tmp_path: Path) -> None:
     assert result.returncode == 1
     assert "no version can be served" in result.stderr
     assert "has no model versions yet" in result.stderr
+
+
+def test_an_unloaded_model_makes_the_predictor_not_ready(
+    serving_store: ModelStore, tmp_path: Path
+) -> None:
+    """KServe's repository API can unload the model; readiness must then say so, or nothing
+    restarts a pod that cannot score."""
+    with running_server(["--store", str(serving_store.root)], tmp_path / "log") as server:
+        unloaded = httpx.post(f"{server.url}/v2/repository/models/agi-credit/unload")
+        assert unloaded.status_code == 200, unloaded.text
+        ready = httpx.get(f"{server.url}/v2/health/ready")
+        model_ready = httpx.get(f"{server.url}/v2/models/agi-credit/ready")
+    assert ready.status_code == 503
+    assert ready.json() == {"ready": False, "error": "model agi-credit is not loaded"}
+    assert model_ready.status_code != 200
+
+
+def test_the_predictor_is_not_ready_when_no_version_can_score(
+    store_copy: ModelStore, tmp_path: Path
+) -> None:
+    with running_server(["--store", str(store_copy.root)], tmp_path / "log") as server:
+        for version in ("v1", "v2", "v3"):
+            store_copy.artifact_path(version).unlink()
+        store_copy.promote("v1", actor="pytest")  # a change the watcher sees
+        deadline = time.monotonic() + 10
+        while (ready := httpx.get(f"{server.url}/v2/health/ready")).status_code == 200:
+            assert time.monotonic() < deadline, "still ready without a servable version"
+            time.sleep(0.1)
+        live = httpx.get(f"{server.url}/v2/health/live")
+    assert ready.status_code == 503
+    assert "no version can be served" in ready.json()["error"]
+    assert "model_v1.rds is missing" in ready.json()["error"]
+    assert live.status_code == 200

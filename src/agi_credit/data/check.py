@@ -13,6 +13,7 @@ import pyarrow.csv as pacsv
 from agi_credit._errors import AgiCreditError
 from agi_credit._files import sha256_of
 from agi_credit.data.reference import (
+    OFFICIAL_DEFAULT_RATE,
     OFFICIAL_ROWS,
     OFFICIAL_SHA256,
     OFFICIAL_SIZE_BYTES,
@@ -70,7 +71,7 @@ def check_csv(path: Path) -> CheckReport:
     report = CheckReport(path=path, size_bytes=path.stat().st_size, sha256=sha256_of(path))
     if report.official and report.size_bytes == OFFICIAL_SIZE_BYTES:
         report.rows = OFFICIAL_ROWS
-        report.default_rate = 24_825 / OFFICIAL_ROWS
+        report.default_rate = OFFICIAL_DEFAULT_RATE
         return report  # the published file itself: nothing to find
     try:
         table = _read_as_text(path)

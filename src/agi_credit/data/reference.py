@@ -1,25 +1,27 @@
 """What is known about the real application_train.csv (shipped from `reference/`).
 
 The TSVs are the published schema and statistics of the Home Credit file: header order,
-pandas dtypes, `describe()` per column and the exact count of every categorical level.
-The synthetic generator draws from them and `check-data` validates against them.
+pandas dtypes, `describe()` per column, the exact count of every categorical level, and the
+file itself (rows, columns, size in bytes, SHA-256, defaults), from which the `OFFICIAL_*`
+constants are read. The synthetic generator draws from them and `check-data` validates
+against them.
 """
 
 from __future__ import annotations
 
 import csv
 import math
+import re
 from dataclasses import dataclass
 from functools import cache
 from importlib import resources
 from typing import Literal
 
-OFFICIAL_ROWS = 307_511
-OFFICIAL_SIZE_BYTES = 166_133_370
-OFFICIAL_SHA256 = "52e96b895b1112e1c853f670e58372719c8441c5ed1c57ac2f7fad559d784f5f"
-OFFICIAL_DEFAULT_RATE = 24_825 / OFFICIAL_ROWS
-
 Dtype = Literal["int64", "float64", "object"]
+
+FILE_FACTS = "application_train.file.tsv"
+"""The published facts about the real file as a whole: `fact`, `value`, `meaning` per row."""
+_WHOLE_NUMBER_FACTS = ("rows", "columns", "size_bytes", "defaults")
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,6 +65,30 @@ def _read_tsv(name: str) -> list[dict[str, str]]:
     return list(csv.DictReader(text.splitlines(), delimiter="\t"))
 
 
+def _read_file_facts() -> dict[str, str]:
+    facts = {row["fact"]: row["value"] for row in _read_tsv(FILE_FACTS)}
+    numbers_ok = all(facts.get(name, "").isdigit() for name in _WHOLE_NUMBER_FACTS)
+    if not numbers_ok or not re.fullmatch(r"[0-9a-f]{64}", facts.get("sha256", "")):
+        raise RuntimeError(f"agi_credit/data/reference/{FILE_FACTS} is incomplete; reinstall")
+    return facts
+
+
+_FILE = _read_file_facts()
+
+OFFICIAL_ROWS = int(_FILE["rows"])
+"""Data rows of the real file (307,511), header excluded."""
+OFFICIAL_COLUMNS = int(_FILE["columns"])
+"""Columns of the real file (122)."""
+OFFICIAL_SIZE_BYTES = int(_FILE["size_bytes"])
+"""Size of the real file in bytes (166,133,370)."""
+OFFICIAL_SHA256 = _FILE["sha256"]
+"""SHA-256 of the real file's bytes, as published."""
+OFFICIAL_DEFAULTS = int(_FILE["defaults"])
+"""Rows with TARGET = 1 in the real file (24,825)."""
+OFFICIAL_DEFAULT_RATE = OFFICIAL_DEFAULTS / OFFICIAL_ROWS
+"""The real file's default rate (8.07 %)."""
+
+
 def _number(text: str) -> float:
     return float(text) if text.strip() else math.nan
 
@@ -91,8 +117,10 @@ def load_reference() -> Reference:
     for row in _read_tsv("application_train.categorical_levels.tsv"):
         if row["level"] != "<NA>":
             levels.setdefault(row["column"], {})[row["level"]] = int(row["count"])
-    if set(stats) != set(columns) or any(
-        s.dtype not in ("int64", "float64", "object") for s in stats.values()
+    if (
+        set(stats) != set(columns)
+        or len(columns) != OFFICIAL_COLUMNS
+        or any(s.dtype not in ("int64", "float64", "object") for s in stats.values())
     ):
         raise RuntimeError("agi_credit/data/reference is inconsistent; reinstall the package")
     return Reference(columns=columns, stats=stats, levels=levels)

@@ -3,32 +3,48 @@
 Every column follows its published marginal (`reference`): text levels with their real
 frequencies, binary flags with their real rates, counts as negative binomials with the
 real mean and variance, and continuous columns through a piecewise inverse CDF that goes
-through the real min / quartiles / max with tails shaped to match the real mean. Rows are
-tied together by a few latent factors (age, wealth, credit quality, building size) and by
-the rules the real data is known to follow: pensioners carry DAYS_EMPLOYED = 365243 and
-ORGANIZATION_TYPE XNA, AMT_GOODS_PRICE ≤ AMT_CREDIT mostly, CNT_FAM_MEMBERS counts the
-children, missing values come in the real shared-missingness groups. TARGET is drawn from a
-logistic model in the real directions and calibrated to the real default rate.
+through the real min / quartiles / max with tails shaped to match the real mean (and, for
+heavy right tails, the real standard deviation; see `quantiles`). Rows are tied together by
+a few latent factors (age, wealth, credit quality, building size) and by the rules the real
+data is known to follow: pensioners carry DAYS_EMPLOYED = 365243 and ORGANIZATION_TYPE XNA,
+AMT_GOODS_PRICE ≤ AMT_CREDIT mostly, CNT_FAM_MEMBERS counts the children, missing values
+come in the real shared-missingness groups. TARGET is drawn from a logistic model in the
+real directions and calibrated to the real default rate.
 """
 
 from __future__ import annotations
 
 import csv
-import functools
+import io
 import math
-import os
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
-from agi_credit.data.reference import OFFICIAL_DEFAULT_RATE, ColumnStats, load_reference
+from agi_credit._files import atomic_writer
+from agi_credit.data.quantiles import QuantileCurve, fitted_curve
+from agi_credit.data.reference import (
+    OFFICIAL_DEFAULT_RATE,
+    OFFICIAL_ROWS,
+    ColumnStats,
+    Reference,
+    load_reference,
+)
 
 __all__ = ["generate_frame", "write_csv"]
 
 PENSIONER_SENTINEL = 365_243
-_PENSIONER_RATE = 55_374 / 307_511
+"""DAYS_EMPLOYED of pensioners in the real file (its maximum in `describe()`)."""
+_TOP_SHARE = 1 / OFFICIAL_ROWS
+"""The share of one row in the real file: a curve's top segment, up to the real maximum."""
+_DAYS_PER_YEAR = 365.25
+_WORKED_YEARS_QUARTILES = (8.7, 4.5, 2.1)
+"""Years employed of the real file's working applicants (DAYS_EMPLOYED ≠ 365243) at the
+quartiles of DAYS_EMPLOYED (25 %, 50 %, 75 %): published in years, rounded to 0.1 year."""
+_FIRST_JOB_AGE_DAYS = 18 * 365
 _BUILDING_SUFFIXES = ("_AVG", "_MODE", "_MEDI")
 _BUILDING_TEXT = (
     "FONDKAPREMONT_MODE",
@@ -38,6 +54,44 @@ _BUILDING_TEXT = (
 )
 _WHOLE_NUMBER_FLOATS = ("DAYS_", "OWN_CAR_AGE", "CNT_", "OBS_", "DEF_", "AMT_REQ_")
 _CSV_CHUNK_ROWS = 25_000
+
+
+@dataclass(frozen=True, slots=True)
+class _RealCounts:
+    """Counts in the real file that tie the employment columns together, read from the
+    reference tables (`categorical_levels` and `describe`)."""
+
+    pensioners: int
+    """Rows with DAYS_EMPLOYED = 365243 (55,374). Published as such, and the same as the
+    count of ORGANIZATION_TYPE XNA, which is where it is read from."""
+    pension_income: int
+    """Rows with NAME_INCOME_TYPE Pensioner (55,362); the generator gives the other
+    pensioners (12) the income type Unemployed."""
+    no_occupation: int
+    """Rows without OCCUPATION_TYPE (96,391); the generator counts every pensioner among
+    them."""
+
+    @classmethod
+    def of(cls, ref: Reference) -> _RealCounts:
+        return cls(
+            pensioners=ref.levels["ORGANIZATION_TYPE"]["XNA"],
+            pension_income=ref.levels["NAME_INCOME_TYPE"]["Pensioner"],
+            no_occupation=ref.stats["OCCUPATION_TYPE"].missing,
+        )
+
+    @property
+    def pensioner_rate(self) -> float:
+        return self.pensioners / OFFICIAL_ROWS
+
+    @property
+    def pension_income_rate(self) -> float:
+        """The share of pensioners whose income type is Pensioner."""
+        return self.pension_income / self.pensioners
+
+    @property
+    def no_occupation_rate(self) -> float:
+        """The share of working applicants (not pensioners) without an occupation."""
+        return (self.no_occupation - self.pensioners) / (OFFICIAL_ROWS - self.pensioners)
 
 
 def generate_frame(rows: int, *, seed: int) -> pd.DataFrame:
@@ -51,27 +105,24 @@ def write_csv(
     frame: pd.DataFrame, path: Path, *, on_progress: Callable[[int], None] | None = None
 ) -> None:
     """Write `frame` as the real file is written: ints plain, floats with a decimal point,
-    missing values empty, text quoted only where needed. Written to a temporary file first,
-    so a reader never sees half a file."""
+    missing values empty, text quoted only where needed. Written atomically: a reader
+    never sees half a file."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    partial = path.with_name(f".{path.name}.partial-{os.getpid()}")
-    try:
-        with partial.open("w", encoding="utf-8", newline="") as out:
-            for start in range(0, len(frame), _CSV_CHUNK_ROWS):
-                chunk = frame.iloc[start : start + _CSV_CHUNK_ROWS]
-                chunk.to_csv(
-                    out,
-                    index=False,
-                    header=start == 0,
-                    na_rep="",
-                    quoting=csv.QUOTE_MINIMAL,
-                    lineterminator="\n",
-                )
-                if on_progress is not None:
-                    on_progress(len(chunk))
-        partial.replace(path)
-    finally:
-        partial.unlink(missing_ok=True)
+    with atomic_writer(path) as raw:
+        out = io.TextIOWrapper(raw, encoding="utf-8", newline="")
+        for start in range(0, len(frame), _CSV_CHUNK_ROWS):
+            chunk = frame.iloc[start : start + _CSV_CHUNK_ROWS]
+            chunk.to_csv(
+                out,
+                index=False,
+                header=start == 0,
+                na_rep="",
+                quoting=csv.QUOTE_MINIMAL,
+                lineterminator="\n",
+            )
+            if on_progress is not None:
+                on_progress(len(chunk))
+        out.detach()  # flushes; the atomic writer syncs and closes the file
 
 
 class _Generator:
@@ -81,6 +132,7 @@ class _Generator:
         self.n = rows
         self.rng = rng
         self.ref = load_reference()
+        self.counts = _RealCounts.of(self.ref)
         self.cols: dict[str, np.ndarray] = {}
         # Latent standard normals that tie related columns together.
         self.z_age = rng.standard_normal(rows)
@@ -119,7 +171,10 @@ class _Generator:
     def _continuous(self, column: str, u: np.ndarray | None = None) -> np.ndarray:
         s = self._stats(column)
         u = self.rng.random(self.n) if u is None else u
-        return _curve(s).inverse(u)
+        curve = fitted_curve(
+            (s.min, s.p25, s.p50, s.p75, s.max), mean=s.mean, std=s.std, top_share=_TOP_SHARE
+        )
+        return curve.inverse(u)
 
     def _levels(
         self, column: str, *, exclude: tuple[str, ...] = (), size: int | None = None
@@ -176,31 +231,34 @@ class _Generator:
 
     def _employment(self) -> None:
         # Pensioners are the oldest applicants (with noise), exactly the real share of rows.
-        age_years = -self.cols["DAYS_BIRTH"] / 365.25
+        age_years = -self.cols["DAYS_BIRTH"] / _DAYS_PER_YEAR
         score = age_years + self.rng.logistic(0, 3, self.n)
-        pensioner = score >= np.quantile(score, 1 - _PENSIONER_RATE)
+        pensioner = score >= np.quantile(score, 1 - self.counts.pensioner_rate)
         self.pensioner = pensioner
 
         income_type = self._levels("NAME_INCOME_TYPE", exclude=("Pensioner",))
         pension_type = np.where(
-            self.rng.random(self.n) < 55_362 / 55_374, "Pensioner", "Unemployed"
+            self.rng.random(self.n) < self.counts.pension_income_rate, "Pensioner", "Unemployed"
         )
         self.cols["NAME_INCOME_TYPE"] = np.where(pensioner, pension_type, income_type)
         org = self._levels("ORGANIZATION_TYPE", exclude=("XNA",))
         self.cols["ORGANIZATION_TYPE"] = np.where(pensioner, "XNA", org)
 
-        # Working applicants: real quantiles of the non-sentinel part (facts.md, in years).
+        # Working applicants: from the real minimum of DAYS_EMPLOYED through the published
+        # quartiles of the non-sentinel rows to 0 (started today).
+        p25, p50, p75 = (-years * _DAYS_PER_YEAR for years in _WORKED_YEARS_QUARTILES)
         worked = np.round(
-            _QuantileCurve(
-                knots=(-17912.0, -8.7 * 365.25, -4.5 * 365.25, -2.1 * 365.25, 0.0),
+            QuantileCurve(
+                knots=(self._stats("DAYS_EMPLOYED").min, p25, p50, p75, 0.0),
+                top_share=_TOP_SHARE,
                 lower_power=0.35,
             ).inverse(self.rng.random(self.n))
         )
-        worked = np.maximum(worked, self.cols["DAYS_BIRTH"] + 18 * 365)  # working since 18
+        worked = np.maximum(worked, self.cols["DAYS_BIRTH"] + _FIRST_JOB_AGE_DAYS)
         self.cols["DAYS_EMPLOYED"] = np.where(pensioner, PENSIONER_SENTINEL, worked)
         self.cols["FLAG_EMP_PHONE"] = (~pensioner).astype(np.int64)
         occupation = self._levels("OCCUPATION_TYPE").astype(object)
-        no_occupation = self.rng.random(self.n) < (96_391 - 55_374) / (307_511 - 55_374)
+        no_occupation = self.rng.random(self.n) < self.counts.no_occupation_rate
         occupation[pensioner | no_occupation] = None
         self.cols["OCCUPATION_TYPE"] = occupation
 
@@ -384,138 +442,3 @@ def _calibrate_intercept(logit: np.ndarray, rate: float) -> float:
         else:
             high = mid
     return (low + high) / 2
-
-
-class _QuantileCurve:
-    """A monotone inverse CDF through (0, min), (¼, p25), (½, p50), (¾, p75), (1, max).
-
-    The middle quarters are linear; each outer quarter is x = edge + span · t^k (the upper
-    one in log space for positive heavy tails). A heavy right tail rises to `top` just before
-    the last 1/307,511 of the distribution, the real file's single largest row, which
-    reaches the maximum. The power k and `top` are chosen so that the curve has the real
-    mean and standard deviation; a light-tailed column compresses its lower tail instead.
-    """
-
-    _GRID = (np.arange(4000) + 0.5) / 4000
-    _TOP_SHARE = 1 / 307_511
-
-    def __init__(
-        self,
-        *,
-        knots: tuple[float, float, float, float, float],
-        lower_power: float = 1.0,
-        upper_power: float = 1.0,
-        log_upper: bool = False,
-        top: float | None = None,
-    ) -> None:
-        self.knots = knots
-        self.lower_power = lower_power
-        self.upper_power = upper_power
-        self.log_upper = log_upper
-        self.top = knots[4] if top is None else top
-
-    @classmethod
-    def fit(cls, s: ColumnStats) -> _QuantileCurve:
-        knots = (s.min, s.p25, s.p50, s.p75, s.max)
-        curve = cls(knots=knots, log_upper=s.p75 > 0 and s.max / s.p75 > 20)
-        if math.isnan(s.mean) or s.max == s.min:
-            return curve
-        # Tails are only ever compressed towards the quartiles (power ≥ 1).
-        if curve._moments(1.0, 1.0, s.max)[0] > s.mean:
-            curve.top = curve._fit_top(s)
-            curve.upper_power = _solve_power(lambda k: curve._moments(1.0, k, curve.top)[0], s.mean)
-        else:
-            curve.lower_power = _solve_power(
-                lambda k: curve._moments(k, 1.0, s.max)[0], s.mean, increasing=True
-            )
-        return curve
-
-    def _fit_top(self, s: ColumnStats) -> float:
-        """The `top` whose curve (with the power that matches the mean) has the real
-        standard deviation; the mean must stay reachable with power 1."""
-
-        def between(low: float, high: float) -> float:
-            return math.sqrt(low * high) if self.log_upper else (low + high) / 2
-
-        low, high = s.p75, s.max
-        for _ in range(50):  # the smallest top that can still reach the mean
-            mid = between(low, high)
-            if self._moments(1.0, 1.0, mid)[0] < s.mean:
-                low = mid
-            else:
-                high = mid
-        low = high
-        high = s.max
-        for _ in range(40):
-            mid = between(low, high)
-            power = _solve_power(functools.partial(self._mean_at, top=mid), s.mean)
-            if self._moments(1.0, power, mid)[1] < s.std:
-                low = mid
-            else:
-                high = mid
-        return between(low, high)
-
-    def _mean_at(self, upper_power: float, *, top: float) -> float:
-        return self._moments(1.0, upper_power, top)[0]
-
-    def _segment(
-        self, t: np.ndarray, low: float, high: float, power: float, log: bool
-    ) -> np.ndarray:
-        if log:
-            return np.asarray(low * np.power(high / low, np.power(t, power)))
-        return np.asarray(low + (high - low) * np.power(t, power))
-
-    def _moments(self, lower_power: float, upper_power: float, top: float) -> tuple[float, float]:
-        """Mean and standard deviation of the curve."""
-        mn, q1, q2, q3, mx = self.knots
-        share = self._TOP_SHARE
-        segments = [
-            (0.25, self._segment(self._GRID, q1, mn, lower_power, False)),
-            (0.25, q1 + (q2 - q1) * self._GRID),
-            (0.25, q2 + (q3 - q2) * self._GRID),
-            (0.25 - share, self._segment(self._GRID, q3, top, upper_power, self.log_upper)),
-        ]
-        mean = sum(w * x.mean() for w, x in segments) + share * (top + mx) / 2
-        square = (
-            sum(w * (x * x).mean() for w, x in segments)
-            + share * (top * top + top * mx + mx * mx) / 3
-        )
-        return float(mean), math.sqrt(max(float(square - mean * mean), 0.0))
-
-    def inverse(self, u: np.ndarray) -> np.ndarray:
-        mn, q1, q2, q3, mx = self.knots
-        x = np.empty_like(u, dtype=float)
-        seg = np.minimum((u * 4).astype(int), 3)
-        t = u * 4 - seg
-        lower, mid1, mid2 = seg == 0, seg == 1, seg == 2
-        x[lower] = self._segment(1 - t[lower], q1, mn, self.lower_power, False)
-        x[mid1] = q1 + (q2 - q1) * t[mid1]
-        x[mid2] = q2 + (q3 - q2) * t[mid2]
-        peak = u >= 1 - self._TOP_SHARE
-        upper = (seg == 3) & ~peak
-        t_upper = (u[upper] - 0.75) / (0.25 - self._TOP_SHARE)
-        x[upper] = self._segment(t_upper, q3, self.top, self.upper_power, self.log_upper)
-        x[peak] = self.top + (mx - self.top) * (u[peak] - (1 - self._TOP_SHARE)) / self._TOP_SHARE
-        return x
-
-
-@functools.cache
-def _curve(stats: ColumnStats) -> _QuantileCurve:
-    """Fitted once per column per process: fitting costs more than drawing."""
-    return _QuantileCurve.fit(stats)
-
-
-def _solve_power(
-    mean_of: Callable[[float], float], target: float, *, increasing: bool = False
-) -> float:
-    """Bisection in log space for the power (≥ 1) whose curve mean is closest to `target`.
-    The mean falls as the power grows (rises, for the lower tail)."""
-    low, high = 0.0, math.log(20_000.0)
-    for _ in range(50):
-        mid = (low + high) / 2
-        too_high = mean_of(math.exp(mid)) > target
-        if too_high != increasing:
-            low = mid
-        else:
-            high = mid
-    return math.exp((low + high) / 2)

@@ -87,4 +87,7 @@ class ServingState:
 
 
 def _reasons(unavailable: dict[str, str]) -> str:
-    return "; ".join(f"{v}: {why}" for v, why in unavailable.items()) or "the store is empty"
+    return (
+        "; ".join(f"{v}: {why}" for v, why in unavailable.items())
+        or "the store has no model versions yet"
+    )
