@@ -1,7 +1,7 @@
 """Benchmark of the predictor (`make bench-serve`), with wrk on loopback.
 
 Trains a store on the full-size synthetic file, starts `agi-credit serve` (compiled fast
-path, then every version in R), a stock KServe server with a scikit-learn
+engine, then every version in R), a stock KServe server with a scikit-learn
 LogisticRegression, and a minimal FastAPI endpoint, and drives each with the same wrk
 settings. Prints requests/s, p50 and p99, our figures as ratios to the other two, cold
 start and memory, and exits 1 when a target of the issue is missed.
@@ -217,7 +217,7 @@ def ours(work: Path, store: Path, scoring: str) -> tuple[list[Result], float, fl
         "--grpc-port",
         str(grpc),
     ]
-    path = "compiled" if scoring == "auto" else "R path"
+    engine = "compiled" if scoring == "auto" else "R engine"
     results = []
     with process(
         cmd, f"{base}/v2/health/ready", work / f"ours-{scoring}.log", {"SCORING": scoring}
@@ -225,7 +225,7 @@ def ours(work: Path, store: Path, scoring: str) -> tuple[list[Result], float, fl
         infer = f"{base}/v2/models/agi-credit/infer"
         results.append(
             wrk(
-                f"ours v2 single row ({path})",
+                f"ours v2 single row ({engine})",
                 infer,
                 *v2_json_single(),
                 work,
@@ -234,7 +234,7 @@ def ours(work: Path, store: Path, scoring: str) -> tuple[list[Result], float, fl
         )
         results.append(
             wrk(
-                f"ours v1 single row ({path})",
+                f"ours v1 single row ({engine})",
                 f"{base}/v1/models/agi-credit:predict",
                 *v1_single(),
                 work,
@@ -244,7 +244,7 @@ def ours(work: Path, store: Path, scoring: str) -> tuple[list[Result], float, fl
         for rows in (10_000, 100_000):
             results.append(
                 wrk(
-                    f"ours v2 binary {rows:,} rows ({path})",
+                    f"ours v2 binary {rows:,} rows ({engine})",
                     infer,
                     *v2_binary(rows),
                     work,
@@ -364,15 +364,15 @@ def main() -> int:
         else:
             ratios = ""
         print(f"{r.name:50}{r.rps:10.1f}{r.p50_ms:10.2f}{r.p99_ms:10.2f}{ratios}")
-    print(f"\ncold start to ready: {cold:.2f} s (compiled), {cold_r:.2f} s (R path)")
-    print(f"peak RSS: {rss:.0f} MB (compiled), {rss_r:.0f} MB (R path)")
+    print(f"\ncold start to ready: {cold:.2f} s (compiled), {cold_r:.2f} s (R engine)")
+    print(f"peak RSS: {rss:.0f} MB (compiled), {rss_r:.0f} MB (R engine)")
     v2_single = compiled[0]
     figures = {
         "p99 single-row v2 (ms)": v2_single.p99_ms,
         "100,000-row v2 binary p50 (ms)": compiled[3].p50_ms,
         "cold start to ready (s)": cold,
-        # The R path keeps R, recipes and its dependencies resident (~250 MB): reported above,
-        # not held to the target, which is for the default, compiled path.
+        # The R engine keeps R, recipes and its dependencies resident (~250 MB): reported above,
+        # not held to the target, which is for the default, compiled engine.
         "peak RSS (MB)": rss,
     }
     missed = 0

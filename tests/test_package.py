@@ -96,3 +96,27 @@ assert rruntime.is_started() and "rpy2" in sys.modules
         [sys.executable, "-c", probe], capture_output=True, text=True, env=clean_env(), timeout=60
     )
     assert result.returncode == 0, result.stderr
+
+
+# What each room may import, lowest first: a room never imports one above it, so no cycle.
+LAYERS = {
+    "data": set(),
+    "store": set(),
+    "rruntime": set(),
+    "settings": {"store"},
+    "training": {"data", "store", "rruntime", "settings"},
+    "predictor": {"store", "rruntime", "settings", "model_metadata"},
+    "auth": {"store", "settings", "model_metadata"},
+}
+
+
+@pytest.mark.parametrize("room", LAYERS)
+def test_rooms_import_only_the_rooms_below_them(room: str) -> None:
+    paths = [PACKAGE / f"{room}.py"] if room == "settings" else list((PACKAGE / room).rglob("*.py"))
+    used = {
+        name.split(".")[1]
+        for path in paths
+        for name in _imports(path)
+        if name.startswith("agi_credit.") and not name.split(".")[1].startswith("_")
+    }
+    assert used - {room} <= LAYERS[room], f"{room} imports {sorted(used - {room} - LAYERS[room])}"

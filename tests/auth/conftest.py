@@ -1,88 +1,25 @@
-"""Fixtures of the sidecar tests: a real predictor and a real sidecar, on loopback."""
+"""Fixtures of the sidecar tests: a real predictor and a real sidecar, on loopback; and an
+echo upstream that records what the sidecar forwards."""
 
 from __future__ import annotations
 
-import subprocess
-import sys
 from collections.abc import Iterator
-from contextlib import contextmanager
-from dataclasses import dataclass
 from pathlib import Path
 
-import httpx
 import pytest
 
 from agi_credit.store import ModelStore
-from tests.conftest import REPO, agi_credit_process
-from tests.predictor.conftest import Server, free_port, running_server
-
-SECRET = "s" * 16 + "-test-secret-of-32-bytes-or-more"
-USER, PASSWORD = "analyst", "correct horse battery"
-
-
-@dataclass
-class Sidecar:
-    process: subprocess.Popen[bytes]
-    port: int
-    log_path: Path
-    predictor: Server
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
-    def logs(self) -> str:
-        return self.log_path.read_text(errors="replace")
-
-    def token(self, user: str = USER, password: str = PASSWORD) -> str:
-        response = httpx.post(f"{self.url}/login", json={"username": user, "password": password})
-        assert response.status_code == 200, response.text
-        return str(response.json()["token"])
-
-    def headers(self) -> dict[str, str]:
-        return {"Authorization": f"Bearer {self.token()}"}
-
-
-def users_add(path: Path, name: str, password: str) -> subprocess.CompletedProcess[str]:
-    """`agi-credit users add NAME --file PATH --password-stdin`, as a user runs it."""
-    return subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "agi_credit",
-            "users",
-            "add",
-            name,
-            "--file",
-            str(path),
-            "--password-stdin",
-        ],
-        input=password + "\n",
-        capture_output=True,
-        text=True,
-        cwd=REPO,
-        timeout=60,
-    )
-
-
-def make_users_file(path: Path, users: dict[str, str]) -> Path:
-    for name, password in users.items():
-        result = users_add(path, name, password)
-        assert result.returncode == 0, result.stderr
-    return path
-
-
-@contextmanager
-def running_sidecar(
-    predictor: Server, log_path: Path, *, env: dict[str, str], timeout: float = 30
-) -> Iterator[Sidecar]:
-    """`agi-credit auth` in front of `predictor` until it answers; stopped afterwards."""
-    port = free_port()
-    command = ["auth", "--upstream", predictor.url, "--port", str(port)]
-    with agi_credit_process(
-        command, log_path, f"http://127.0.0.1:{port}/health", env=env, timeout=timeout
-    ) as process:
-        yield Sidecar(process, port, log_path, predictor)
+from tests.auth.echo import Echo, running_echo
+from tests.servers import (
+    PASSWORD,
+    SECRET,
+    USER,
+    Server,
+    Sidecar,
+    make_users_file,
+    running_server,
+    running_sidecar,
+)
 
 
 @pytest.fixture(scope="module")
@@ -115,4 +52,10 @@ def sidecar(
         "LOGIN_FAILURES_PER_USER": "1000",
     }
     with running_sidecar(predictor, log, env=env) as running:
+        yield running
+
+
+@pytest.fixture(scope="module")
+def echo() -> Iterator[Echo]:
+    with running_echo() as running:
         yield running

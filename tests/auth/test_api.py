@@ -11,14 +11,8 @@ import pytest
 import tritonclient.http as triton
 from tritonclient.utils import InferenceServerException
 
-from tests.auth.conftest import USER, Sidecar
-
-APPLICANT = {
-    "AMT_INCOME_TOTAL": 5000,
-    "AMT_CREDIT": 200000,
-    "DAYS_BIRTH": -12000,
-    "AMT_GOODS_PRICE": 180000,
-}
+from tests.bodies import APPLICANT, v1_body
+from tests.servers import USER, Sidecar
 
 
 def test_health_is_public_and_ready_checks_the_predictor(sidecar: Sidecar) -> None:
@@ -29,7 +23,7 @@ def test_health_is_public_and_ready_checks_the_predictor(sidecar: Sidecar) -> No
 def test_login_gives_a_token_with_every_claim(sidecar: Sidecar) -> None:
     import jwt
 
-    from tests.auth.conftest import SECRET
+    from tests.servers import SECRET
 
     claims = jwt.decode(sidecar.token(), SECRET, algorithms=["HS256"], audience="agi-credit-api")
     assert claims["sub"] == USER and claims["iss"] == "agi-credit"
@@ -54,6 +48,19 @@ def test_bad_logins(sidecar: Sidecar, body: object, status: int, error: str) -> 
     assert response.json() == {"error": error}
 
 
+@pytest.mark.parametrize(
+    "content", [b'{"AMT_CREDIT": 1e400}', b'{"AMT_CREDIT": NaN}', b"AMT_CREDIT=1", b""]
+)
+def test_a_non_json_predict_is_a_400_after_the_token_check(
+    sidecar: Sidecar, content: bytes
+) -> None:
+    url, json = f"{sidecar.url}/predict", {"content-type": "application/json"}
+    response = httpx.post(url, content=content, headers={**sidecar.headers(), **json})
+    assert response.status_code == 400 and response.json() == {"error": "the body must be JSON"}
+    anonymous = httpx.post(url, content=content, headers=json)
+    assert anonymous.status_code == 401 and anonymous.json() == {"error": "token missing"}
+
+
 def test_a_non_json_login_is_a_400(sidecar: Sidecar) -> None:
     response = httpx.post(
         f"{sidecar.url}/login",
@@ -70,6 +77,8 @@ def test_model_info_lists_the_served_versions(sidecar: Sidecar) -> None:
     assert [m["version"] for m in info["models"]] == ["v1", "v2", "v3"]
     assert info["models"][0]["features"] == list(APPLICANT)
     assert len(info["models"][0]["created_at"]) == len("YYYY-MM-DD HH:MM:SS")
+    assert [m["engine"] for m in info["models"]] == ["compiled", "compiled", "r"]
+    assert all(set(m) == {"version", "created_at", "features", "engine"} for m in info["models"])
     alias = httpx.get(f"{sidecar.url}/model_info", headers=headers).json()
     assert alias == info
     one = httpx.get(f"{sidecar.url}/model-info", params={"version": "v1"}, headers=headers)
@@ -87,7 +96,7 @@ def test_predict_answers_as_the_origin_did(sidecar: Sidecar) -> None:
     assert set(body) == {"model_version", "prediction", "prob_default"}
     assert body["model_version"] == "v2" and body["prediction"] in (0, 1)
     direct = httpx.post(
-        f"{sidecar.predictor.url}/v1/models/agi-credit:predict", json={"instances": [APPLICANT]}
+        f"{sidecar.predictor.url}/v1/models/agi-credit:predict", json=v1_body()
     ).json()["predictions"][0]
     assert body["prob_default"] == direct["prob_default"]
 
@@ -128,6 +137,16 @@ def test_predict_pins_versions_and_scores_batches(sidecar: Sidecar) -> None:
         ("/predict", {**APPLICANT, "AMT_CREDIT": True}, 400, "invalid type for AMT_CREDIT"),
         ("/predict", [], 400, "empty batch: send at least one applicant"),
         ("/predict", [APPLICANT, {"AMT_CREDIT": 1}], 400, "missing features"),
+        (
+            "/predict",
+            [APPLICANT, {**APPLICANT, "CNT_CHILDREN": 1}],
+            400,
+            "unexpected features: ['CNT_CHILDREN'] (row 1)",
+        ),
+        ("/predict", [APPLICANT, [1, 2]], 400, "the body must be an object of features or a"),
+        ("/predict", "applicant", 400, "the body must be an object of features or a list"),
+        ("/predict", {}, 400, "no features in the request"),
+        ("/predict?version=latest", APPLICANT, 404, "model version not found"),
         ("/predict/v9", APPLICANT, 404, "model version not found"),
         ("/predict/latest", APPLICANT, 404, "model version not found"),
     ],
@@ -179,9 +198,7 @@ def test_tritonclient_through_the_sidecar(sidecar: Sidecar, binary: bool) -> Non
 def test_v1_pass_through_keeps_status_and_body(sidecar: Sidecar) -> None:
     headers = sidecar.headers()
     good = httpx.post(
-        f"{sidecar.url}/v1/models/agi-credit:predict",
-        json={"instances": [APPLICANT]},
-        headers=headers,
+        f"{sidecar.url}/v1/models/agi-credit:predict", json=v1_body(), headers=headers
     )
     assert good.status_code == 200 and good.json()["predictions"][0]["model_version"] == "v2"
     bad = httpx.post(
@@ -232,7 +249,7 @@ def test_access_log_has_users_and_never_secrets(sidecar: Sidecar) -> None:
     assert "200000" not in logs  # no request body
 
 
-def test_openapi_documents_the_routes_with_examples(sidecar: Sidecar) -> None:
+def test_openapi_documents_the_routes_and_bodies_from_their_models(sidecar: Sidecar) -> None:
     spec = httpx.get(f"{sidecar.url}/openapi.json").json()
     paths = spec["paths"]
     for path in (
@@ -242,11 +259,65 @@ def test_openapi_documents_the_routes_with_examples(sidecar: Sidecar) -> None:
         "/predict",
         "/predict/{version}",
         "/auth/verify",
-        "/v2/{path}",
-        "/v1/{path}",
+        "/v2/models/{name}/infer",
+        "/v2/models/{name}/versions/{version}/infer",
+        "/v1/models/{name}:predict",
     ):
         assert path in paths, path
-    login_body = paths["/login"]["post"]["requestBody"]["content"]["application/json"]
-    assert login_body["example"] == {"username": "admin", "password": "123456"}
+    assert not [path for path in paths if "{path}" in path]  # no catch-all
+    schemas = spec["components"]["schemas"]
+    assert paths["/login"]["post"]["requestBody"]["content"]["application/json"]["schema"] == {
+        "$ref": "#/components/schemas/Login"
+    }
+    assert schemas["Login"]["required"] == ["username", "password"]
+    assert schemas["Login"]["examples"] == [{"username": "admin", "password": "123456"}]
+    predict = paths["/predict"]["post"]
+    assert predict["requestBody"]["content"]["application/json"]["schema"] == {
+        "$ref": "#/components/schemas/PredictBody"
+    }
+    one, batch = schemas["PredictBody"]["oneOf"]
+    assert one["type"] == "object" and one["additionalProperties"] == {"type": "number"}
+    assert batch["type"] == "array" and batch["minItems"] == 1
+    assert predict["security"] == [{"HTTPBearer": []}]
     assert "HTTPBearer" in spec["components"]["securitySchemes"]
+    assert "security" not in paths["/login"]["post"]
     assert httpx.get(f"{sidecar.url}/docs").status_code == 200
+
+
+def test_kserve_routes_off_the_allow_list_are_404_and_the_model_stays(sidecar: Sidecar) -> None:
+    headers = sidecar.headers()
+    for path in ("/v2/repository/models/agi-credit/unload", "/v2/repository/index"):
+        refused = httpx.post(f"{sidecar.url}{path}", headers=headers)
+        assert refused.status_code == 404 and refused.json() == {"error": "not found"}
+    predicted = httpx.post(f"{sidecar.url}/predict", json=APPLICANT, headers=headers)
+    assert predicted.status_code == 200, predicted.text
+    ready = httpx.get(f"{sidecar.url}/v2/models/agi-credit/ready", headers=headers)
+    assert ready.status_code == 200 and ready.json()["ready"] is True
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/v2",
+        "/v2/health/live",
+        "/v2/health/ready",
+        "/v2/models/agi-credit",
+        "/v2/models/agi-credit/ready",
+        "/v2/models/agi-credit/versions/v1",
+        "/v2/models/agi-credit/versions/v1/ready",
+        "/v1/models/agi-credit",
+    ],
+)
+def test_allowed_kserve_reads_answer_as_the_predictor_does(sidecar: Sidecar, path: str) -> None:
+    through = httpx.get(f"{sidecar.url}{path}", headers=sidecar.headers())
+    direct = httpx.get(f"{sidecar.predictor.url}{path}")
+    assert through.status_code == direct.status_code == 200
+    assert through.json() == direct.json()
+
+
+def test_v1_explain_passes_through(sidecar: Sidecar) -> None:
+    path = "/v1/models/agi-credit:explain"
+    through = httpx.post(f"{sidecar.url}{path}", json=v1_body(), headers=sidecar.headers())
+    direct = httpx.post(f"{sidecar.predictor.url}{path}", json=v1_body())
+    assert through.status_code == direct.status_code == 200
+    assert through.json() == direct.json()

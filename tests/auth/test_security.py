@@ -9,6 +9,7 @@ import statistics
 import subprocess
 import sys
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import httpx
@@ -19,17 +20,17 @@ from cryptography.hazmat.primitives import serialization
 
 from agi_credit.auth import Users
 from agi_credit.auth.tokens import generate_private_key
-from tests.auth.conftest import (
+from tests.servers import (
     PASSWORD,
+    REPO,
     SECRET,
     USER,
+    Server,
     Sidecar,
     make_users_file,
     running_sidecar,
     users_add,
 )
-from tests.conftest import REPO
-from tests.predictor.conftest import Server
 
 
 def start_auth(env: dict[str, str]) -> subprocess.CompletedProcess[str]:
@@ -89,6 +90,18 @@ def test_users_add_stores_an_argon2id_hash_in_a_private_file(tmp_path: Path) -> 
     assert Users.load(path).authenticate("carol", "carols long password")
     make_users_file(path, {"dave": "daves long password"})  # adding keeps the others
     assert set(yaml.safe_load(path.read_text())["users"]) == {"carol", "dave"}
+
+
+def test_concurrent_users_add_keep_every_user(tmp_path: Path) -> None:
+    path = tmp_path / "users.yaml"
+    names = [f"user{i}" for i in range(8)]
+    with ThreadPoolExecutor(len(names)) as pool:
+        results = list(pool.map(lambda name: users_add(path, name, f"{name} password"), names))
+    assert [r.returncode for r in results] == [0] * len(names), [r.stderr for r in results]
+    assert set(yaml.safe_load(path.read_text())["users"]) == set(names)
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    users = Users.load(path)
+    assert users.authenticate("user3", "user3 password")
 
 
 @pytest.mark.parametrize(

@@ -18,7 +18,7 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from agi_credit.auth import TokenIssuer
 from agi_credit.auth.errors import Unauthorized
 from agi_credit.auth.tokens import generate_private_key, key_id
-from tests.auth.conftest import SECRET, USER, Sidecar
+from tests.servers import SECRET, USER, Sidecar
 
 
 def claims(**overrides: Any) -> dict[str, Any]:

@@ -138,7 +138,7 @@ def test_a_model_below_min_auc_is_a_candidate(store: ModelStore, train: Train) -
             '  file.path(Sys.getenv("MODEL_OUTPUT_PATH"), "model_v1.rds"))\n'
             'jsonlite::write_json(list(features = "NOT_A_COLUMN"),\n'
             '  file.path(Sys.getenv("MODEL_OUTPUT_PATH"), "model_metadata.json"))',
-            "features differ",
+            "differ from the declared features",
         ),
     ],
 )

@@ -5,7 +5,6 @@ from __future__ import annotations
 import logging
 import secrets
 from dataclasses import dataclass
-from pathlib import Path
 
 from agi_credit.auth.errors import InsecureConfiguration
 from agi_credit.auth.tokens import (
@@ -16,7 +15,7 @@ from agi_credit.auth.tokens import (
     load_private_key,
 )
 from agi_credit.auth.users import Users
-from agi_credit.settings import Settings
+from agi_credit.settings import AuthSettings
 
 log = logging.getLogger("agi_credit.auth")
 
@@ -44,9 +43,13 @@ class AuthConfig:
     login_attempts_per_client: int
     login_failures_per_user: int
     login_window_seconds: float
+    rate_limit_max_keys: int
+    """Client addresses and user names each login limiter remembers at most."""
+    max_request_bytes: int
+    """Largest body /predict and the pass-through accept."""
 
 
-def load_config(settings: Settings, *, upstream: str) -> AuthConfig:
+def load_config(settings: AuthSettings) -> AuthConfig:
     """Build the configuration; `InsecureConfiguration` says what to fix in prod."""
     prod = settings.env == "prod"
     problems: list[str] = []
@@ -54,7 +57,7 @@ def load_config(settings: Settings, *, upstream: str) -> AuthConfig:
         signing_key: bytes | PrivateKey | None = _secret(settings, prod=prod, problems=problems)
     else:
         signing_key = _private_key(settings, prod=prod, problems=problems)
-    users = _users(settings.users_file, prod=prod, problems=problems)
+    users = _users(settings, prod=prod, problems=problems)
     if problems:
         raise InsecureConfiguration("refusing to start with ENV=prod: " + "; ".join(problems))
     assert users is not None and signing_key is not None
@@ -69,15 +72,17 @@ def load_config(settings: Settings, *, upstream: str) -> AuthConfig:
             leeway_seconds=settings.jwt_leeway_seconds,
         ),
         users=users,
-        upstream=upstream.rstrip("/"),
+        upstream=settings.predictor_url.rstrip("/"),
         model_name=settings.model_name,
         login_attempts_per_client=settings.login_attempts_per_client,
         login_failures_per_user=settings.login_failures_per_user,
         login_window_seconds=settings.login_window_seconds,
+        rate_limit_max_keys=settings.rate_limit_max_keys,
+        max_request_bytes=settings.max_request_bytes,
     )
 
 
-def _secret(settings: Settings, *, prod: bool, problems: list[str]) -> bytes | None:
+def _secret(settings: AuthSettings, *, prod: bool, problems: list[str]) -> bytes | None:
     secret = settings.jwt_secret.get_secret_value() if settings.jwt_secret else ""
     if not secret:
         if not prod:
@@ -99,7 +104,7 @@ def _secret(settings: Settings, *, prod: bool, problems: list[str]) -> bytes | N
     return secret.encode()
 
 
-def _private_key(settings: Settings, *, prod: bool, problems: list[str]) -> PrivateKey | None:
+def _private_key(settings: AuthSettings, *, prod: bool, problems: list[str]) -> PrivateKey | None:
     algorithm = settings.jwt_algorithm
     if settings.jwt_private_key_path is not None:
         return load_private_key(settings.jwt_private_key_path, algorithm)
@@ -116,7 +121,8 @@ def _private_key(settings: Settings, *, prod: bool, problems: list[str]) -> Priv
     return generate_private_key(algorithm)
 
 
-def _users(path: Path | None, *, prod: bool, problems: list[str]) -> Users | None:
+def _users(settings: AuthSettings, *, prod: bool, problems: list[str]) -> Users | None:
+    path, workers = settings.users_file, settings.password_hash_workers
     if path is None:
         if prod:
             problems.append(
@@ -125,9 +131,9 @@ def _users(path: Path | None, *, prod: bool, problems: list[str]) -> Users | Non
             )
             return None
         log.warning("USERS_FILE is not set: the origin's admin/123456 login works (ENV=dev only)")
-        return Users.dev_default()
+        return Users.dev_default(hash_workers=workers)
     try:
-        return Users.load(path)
+        return Users.load(path, hash_workers=workers)
     except InsecureConfiguration as exc:
         if prod:
             problems.append(str(exc))

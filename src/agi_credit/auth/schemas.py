@@ -1,10 +1,26 @@
-"""Shapes of the sidecar's API, for its OpenAPI document (with examples)."""
+"""The sidecar's request and response bodies. The request models are the parsers: FastAPI
+validates each body with its model, the OpenAPI document is generated from the same models,
+and `error_message` turns a validation error into the origin's `{"error": ...}` text."""
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Sequence
+from typing import Annotated, Any, Self
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import (
+    AllowInfNan,
+    BaseModel,
+    ConfigDict,
+    Discriminator,
+    Field,
+    RootModel,
+    Strict,
+    Tag,
+    model_validator,
+)
+from pydantic_core import ErrorDetails, PydanticCustomError
+
+from agi_credit.model_metadata import Engine
 
 EXAMPLE_APPLICANT: dict[str, Any] = {
     "AMT_INCOME_TOTAL": 5000,
@@ -12,6 +28,133 @@ EXAMPLE_APPLICANT: dict[str, Any] = {
     "DAYS_BIRTH": -12000,
     "AMT_GOODS_PRICE": 180000,
 }
+
+BODY_ERROR = "request_body"
+"""The error type of the body models' own checks; its message is the answer as it is."""
+
+NOT_JSON = "the body must be JSON"
+
+
+def body_error(message: str) -> PydanticCustomError:
+    """A validation error whose message is the `{"error": ...}` the client gets."""
+    return PydanticCustomError(BODY_ERROR, message)
+
+
+# --- requests ---------------------------------------------------------------------------------
+
+
+class Login(BaseModel):
+    """A user name and password, exchanged for a token."""
+
+    model_config = ConfigDict(
+        strict=True,
+        json_schema_extra={"examples": [{"username": "admin", "password": "123456"}]},
+    )
+
+    username: str
+    password: str
+
+    @model_validator(mode="before")
+    @classmethod
+    def _an_object(cls, data: Any) -> Any:
+        if not isinstance(data, dict):
+            raise body_error('the body must be {"username": ..., "password": ...}')
+        return data
+
+
+Feature = Annotated[float, Strict(), AllowInfNan(False)]
+"""A feature's value: a finite JSON number (booleans, strings and null are refused)."""
+
+Applicant = Annotated[dict[str, Feature], Field(min_length=1)]
+"""One applicant: an object of features."""
+
+
+def _kind(body: Any) -> str:
+    return "batch" if isinstance(body, list) else "applicant"
+
+
+class PredictBody(
+    RootModel[
+        Annotated[
+            Annotated[Applicant, Tag("applicant")]
+            | Annotated[list[Applicant], Field(min_length=1), Tag("batch")],
+            Discriminator(_kind),
+        ]
+    ]
+):
+    """One applicant (an object of features), or a batch (a non-empty list of them, each
+    with the same features)."""
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                EXAMPLE_APPLICANT,
+                [EXAMPLE_APPLICANT, {**EXAMPLE_APPLICANT, "DAYS_BIRTH": -9000}],
+            ]
+        }
+    )
+
+    @model_validator(mode="before")
+    @classmethod
+    def _objects_of_features(cls, body: Any) -> Any:
+        """The shape, checked before the values so that its errors read as the origin's."""
+        rows = body if isinstance(body, list) else [body]
+        if not rows:
+            raise body_error("empty batch: send at least one applicant")
+        if not all(isinstance(row, dict) for row in rows):
+            raise body_error("the body must be an object of features or a list of them")
+        if not all(rows):
+            raise body_error("no features in the request")
+        return body
+
+    @model_validator(mode="after")
+    def _same_features_in_every_row(self) -> Self:
+        rows = self.rows
+        names = rows[0].keys()
+        for i, row in enumerate(rows):
+            if row.keys() != names:
+                missing = [name for name in names if name not in row]
+                extra = [name for name in row if name not in names]
+                problem = (
+                    f"missing features: {missing}" if missing else f"unexpected features: {extra}"
+                )
+                raise body_error(problem + (f" (row {i})" if len(rows) > 1 else ""))
+        return self
+
+    @property
+    def is_batch(self) -> bool:
+        return isinstance(self.root, list)
+
+    @property
+    def rows(self) -> list[dict[str, float]]:
+        return self.root if isinstance(self.root, list) else [self.root]
+
+    def columns(self) -> dict[str, list[float]]:
+        """One list of values per feature, in the rows' order."""
+        rows = self.rows
+        return {name: [row[name] for row in rows] for name in rows[0]}
+
+
+def error_message(errors: Sequence[ErrorDetails]) -> str:
+    """The origin's message for the first problem FastAPI found in a request."""
+    if not errors:
+        return "invalid request"
+    error = errors[0]
+    kind, loc = error["type"], tuple(error["loc"])
+    where = loc[1:] if loc[:1] == ("body",) else loc
+    if kind == "json_invalid" or isinstance(error.get("input"), bytes | bytearray):
+        return NOT_JSON  # not JSON, or a Content-Type that is not JSON's
+    if kind == "missing" and loc == ("body",):
+        return NOT_JSON  # no body at all
+    if kind == BODY_ERROR:
+        return error["msg"]
+    name = next((part for part in reversed(where) if isinstance(part, str)), None)
+    if name is None:
+        return "invalid request"
+    return f"missing field: {name}" if kind == "missing" else f"invalid type for {name}"
+
+
+# --- responses --------------------------------------------------------------------------------
 
 
 class Error(BaseModel):
@@ -22,16 +165,8 @@ class Health(BaseModel):
     status: str = Field(examples=["ok"])
 
 
-class Login(BaseModel):
-    model_config = ConfigDict(
-        json_schema_extra={"example": {"username": "admin", "password": "123456"}}
-    )
-    username: str
-    password: str
-
-
 class Token(BaseModel):
-    token: str = Field(description="A JWT (HS256); send it as `Authorization: Bearer`.")
+    token: str = Field(description="A JWT; send it as `Authorization: Bearer`.")
 
 
 class Jwks(BaseModel):
@@ -46,7 +181,7 @@ class Prediction(BaseModel):
     model_config = ConfigDict(
         protected_namespaces=(),
         json_schema_extra={
-            "example": {"model_version": "v2", "prediction": 0, "prob_default": 0.1073}
+            "examples": [{"model_version": "v2", "prediction": 0, "prob_default": 0.1073}]
         },
     )
     model_version: str
@@ -55,44 +190,14 @@ class Prediction(BaseModel):
 
 
 class ModelEntry(BaseModel):
-    model_config = ConfigDict(extra="allow")
+    """A version the predictor serves."""
+
     version: str
     created_at: str | None
     features: list[str]
+    engine: Engine | None = Field(description="What scores it: its compiled form, or R.")
 
 
 class ModelInfo(BaseModel):
     current_version: str | None
     models: list[ModelEntry]
-
-
-class PredictBody(BaseModel):
-    """Documentation only: the body is parsed by hand to answer the origin's errors."""
-
-    model_config = ConfigDict(
-        json_schema_extra={
-            "oneOf": [
-                {"type": "object", "additionalProperties": {"type": "number"}},
-                {
-                    "type": "array",
-                    "minItems": 1,
-                    "items": {"type": "object", "additionalProperties": {"type": "number"}},
-                },
-            ],
-            "example": EXAMPLE_APPLICANT,
-        }
-    )
-
-
-def body(model: type[BaseModel]) -> dict[str, Any]:
-    """`openapi_extra` for a JSON request body the route parses itself."""
-    schema = model.model_json_schema()
-    schema.pop("title", None)
-    if model is PredictBody:
-        schema = {k: v for k, v in schema.items() if k in ("oneOf", "example", "description")}
-    return {
-        "requestBody": {
-            "required": True,
-            "content": {"application/json": {"schema": schema, "example": schema.get("example")}},
-        }
-    }

@@ -1,33 +1,88 @@
-"""The predictor, seen from the sidecar: one pooled keep-alive HTTP client on localhost."""
+"""The predictor, seen from the sidecar: one pooled keep-alive HTTP client on localhost, and
+the headers that may reach it."""
 
 from __future__ import annotations
 
+import uuid
+from collections.abc import Iterable
 from typing import Any
 
 import aiohttp
 import orjson
+import pydantic
 import yarl
 from fastapi import Request
 from starlette.background import BackgroundTask
+from starlette.datastructures import Headers
 from starlette.responses import StreamingResponse
 
+from agi_credit._asgi import current_request_id
 from agi_credit.auth.errors import BadRequest, NotFound, UpstreamUnavailable
+from agi_credit.model_metadata import ModelMetadata
 
-# Headers that belong to one connection, not to the request (RFC 9110 §7.6.1), and ours.
-_NOT_FORWARDED = frozenset(
+Header = tuple[str, str]
+
+HOP_BY_HOP = frozenset(
     {
         "connection",
         "keep-alive",
         "proxy-authenticate",
         "proxy-authorization",
+        "proxy-connection",
         "te",
         "trailer",
         "transfer-encoding",
         "upgrade",
-        "host",
-        "authorization",
     }
 )
+"""Headers of one connection, not of the request (RFC 9110 §7.6.1): never forwarded."""
+
+# What the predictor may believe comes from the sidecar alone; a client's copy is dropped.
+_SET_BY_THE_SIDECAR = frozenset({"host", "authorization", "x-request-id", "forwarded", "x-real-ip"})
+_SET_BY_THE_SIDECAR_PREFIXES = ("x-auth-", "x-forwarded-")
+
+
+def _connection_bound(headers: Iterable[Header]) -> frozenset[str]:
+    """Hop-by-hop headers and the ones a `Connection` header names."""
+    named = {
+        token.strip().lower()
+        for name, value in headers
+        if name.lower() == "connection"
+        for token in value.split(",")
+    }
+    return HOP_BY_HOP | named
+
+
+def client_headers(headers: Headers) -> list[Header]:
+    """The client's headers that may pass to the predictor: no hop-by-hop header (nor one its
+    `Connection` names), no credentials, nothing the sidecar sets itself (`X-Auth-*`,
+    `X-Forwarded-*`, `Forwarded`, `X-Real-IP`, `X-Request-Id`, `Host`)."""
+    dropped = _connection_bound(headers.items()) | _SET_BY_THE_SIDECAR
+    return [
+        (name, value)
+        for name, value in headers.items()
+        if name not in dropped and not name.startswith(_SET_BY_THE_SIDECAR_PREFIXES)
+    ]
+
+
+def sidecar_headers(request: Request, user: str) -> list[Header]:
+    """What the sidecar tells the predictor about a request, from the connection rather than
+    from the client's headers: its id, the authenticated user, and where it came from."""
+    client = request.scope.get("client")
+    server = request.scope.get("server")
+    host = request.headers.get("host") or (f"{server[0]}:{server[1]}" if server else "")
+    return [
+        ("x-request-id", request_id()),
+        ("x-auth-user", user),
+        ("x-forwarded-for", client[0] if client else ""),
+        ("x-forwarded-proto", request.scope.get("scheme", "http")),
+        ("x-forwarded-host", host),
+    ]
+
+
+def request_id() -> str:
+    """The id of the request being handled (set by the access log middleware)."""
+    return current_request_id.get() or uuid.uuid4().hex
 
 
 class Predictor:
@@ -57,13 +112,14 @@ class Predictor:
         return self._session
 
     async def infer(
-        self, columns: dict[str, list[float]], *, version: str | None, request_id: str
+        self, columns: dict[str, list[float]], *, version: str | None, headers: list[Header]
     ) -> tuple[list[float], list[int], str]:
-        """Score rows (one list per feature) with the predictor's v2 endpoint."""
+        """Score rows (one list per feature) with the predictor's v2 endpoint: the
+        probabilities, the labels and the version that scored them."""
         path = f"/v2/models/{self.model_name}" + (f"/versions/{version}" if version else "")
         rows = len(next(iter(columns.values())))
         body = {
-            "id": request_id,
+            "id": request_id(),
             "inputs": [
                 {"name": name, "shape": [rows], "datatype": "FP64", "data": values}
                 for name, values in columns.items()
@@ -73,7 +129,7 @@ class Predictor:
             "POST",
             f"{path}/infer",
             data=orjson.dumps(body),
-            headers={"content-type": "application/json", "x-request-id": request_id},
+            headers=[("content-type", "application/json"), *headers],
         )
         outputs = {o["name"]: o["data"] for o in payload["outputs"]}
         return (
@@ -82,12 +138,13 @@ class Predictor:
             payload["parameters"]["model_version"],
         )
 
-    async def metadata(self, *, request_id: str) -> dict[str, Any]:
-        return dict(
-            await self._call(
-                "GET", f"/v2/models/{self.model_name}", headers={"x-request-id": request_id}
-            )
-        )
+    async def metadata(self, *, headers: list[Header]) -> ModelMetadata:
+        """The model's v2 metadata, every version's status among its parameters."""
+        payload = await self._call("GET", f"/v2/models/{self.model_name}", headers=headers)
+        try:
+            return ModelMetadata.model_validate(payload)
+        except pydantic.ValidationError as exc:
+            raise UpstreamUnavailable("the predictor's model metadata is not valid") from exc
 
     async def ready(self) -> bool:
         try:
@@ -98,15 +155,10 @@ class Predictor:
         except (aiohttp.ClientError, TimeoutError):
             return False
 
-    async def forward(self, request: Request, *, user: str, request_id: str) -> StreamingResponse:
-        """Pass a /v1 or /v2 request through unchanged (bodies streamed both ways)."""
-        headers = [
-            (k, v)
-            for k, v in request.headers.items()
-            if k.lower() not in _NOT_FORWARDED and k.lower() != "x-request-id"
-        ]
-        headers += [("x-request-id", request_id), ("x-auth-user", user)]
-        # The path exactly as the client sent it (still percent-encoded), with its query.
+    async def forward(self, request: Request, *, headers: list[Header]) -> StreamingResponse:
+        """Pass a request through: the path exactly as the client sent it (still
+        percent-encoded) with its query, the client's headers (`client_headers`) and then
+        `headers`; bodies streamed both ways."""
         raw = request.scope.get("raw_path") or request.url.path.encode()
         query = request.scope.get("query_string", b"")
         try:
@@ -120,7 +172,7 @@ class Predictor:
             response = await self.session.request(
                 request.method,
                 target,
-                headers=headers,
+                headers=[*client_headers(request.headers), *headers],
                 data=request.stream(),
                 allow_redirects=False,
                 # Unchanged: no Content-Type where the client sent none.
@@ -128,14 +180,11 @@ class Predictor:
             )
         except (aiohttp.ClientError, TimeoutError) as exc:
             raise UpstreamUnavailable("the predictor is unavailable") from exc
+        dropped = _connection_bound(response.headers.items()) | {"x-request-id"}
         return StreamingResponse(
             response.content.iter_any(),
             status_code=response.status,
-            headers={
-                k: v
-                for k, v in response.headers.items()
-                if k.lower() not in _NOT_FORWARDED and k.lower() != "x-request-id"
-            },
+            headers={k: v for k, v in response.headers.items() if k.lower() not in dropped},
             background=BackgroundTask(response.release),
         )
 

@@ -1,0 +1,140 @@
+"""The origin's API: predict, model info, login, and token verification for gateways."""
+
+from __future__ import annotations
+
+import orjson
+from fastapi import APIRouter, Depends, Request, Response
+
+from agi_credit.auth.dependencies import CurrentUser, services
+from agi_credit.auth.errors import NotFound, TooManyRequests, Unauthorized
+from agi_credit.auth.routes.json_body import JsonBodyRoute
+from agi_credit.auth.schemas import (
+    Error,
+    Login,
+    ModelEntry,
+    ModelInfo,
+    PredictBody,
+    Prediction,
+    Token,
+    Verified,
+)
+from agi_credit.auth.upstream import sidecar_headers
+from agi_credit.store import VERSION_PATTERN
+
+router = APIRouter(route_class=JsonBodyRoute)
+
+
+async def _predict(request: Request, user: str, body: PredictBody, version: str | None) -> Response:
+    if version is not None and not VERSION_PATTERN.fullmatch(version):
+        raise NotFound("model version not found")
+    prob, labels, served = await services(request).predictor.infer(
+        body.columns(), version=version, headers=sidecar_headers(request, user)
+    )
+    results = [
+        {"model_version": served, "prediction": y, "prob_default": p}
+        for p, y in zip(prob, labels, strict=True)
+    ]
+    content = orjson.dumps(results if body.is_batch else results[0])
+    return Response(content, media_type="application/json")
+
+
+# /predict first: routes are matched in order, and it is the busiest.
+@router.post(
+    "/predict",
+    tags=["models"],
+    response_model=Prediction | list[Prediction],
+    responses={404: {"model": Error}},
+)
+async def predict(
+    request: Request, user: CurrentUser, body: PredictBody, version: str | None = None
+) -> Response:
+    """Score one applicant (an object of features) or a batch (a list of them) with the
+    current version, or `?version=vN`."""
+    return await _predict(request, user, body, version)
+
+
+@router.post(
+    "/predict/{version}",
+    tags=["models"],
+    response_model=Prediction | list[Prediction],
+    responses={404: {"model": Error}},
+)
+async def predict_version(
+    request: Request, user: CurrentUser, body: PredictBody, version: str
+) -> Response:
+    """Score with version `vN`."""
+    return await _predict(request, user, body, version)
+
+
+async def _model_info(request: Request, user: str, version: str | None) -> ModelInfo | ModelEntry:
+    predictor = services(request).predictor
+    parameters = (await predictor.metadata(headers=sidecar_headers(request, user))).parameters
+    models = [
+        ModelEntry(
+            version=name,
+            created_at=info.created_at,
+            features=info.features,
+            engine=info.engine,
+        )
+        for name, info in parameters.model_versions.items()
+        if info.status == "serving"
+    ]
+    if version is None:
+        return ModelInfo(current_version=parameters.current_version, models=models)
+    for model in models:
+        if model.version == version:
+            return model
+    raise NotFound("model version not found")
+
+
+@router.get("/model-info", tags=["models"], responses={404: {"model": Error}})
+async def model_info(
+    request: Request, user: CurrentUser, version: str | None = None
+) -> ModelInfo | ModelEntry:
+    """The versions the predictor serves; `?version=vN` for one of them."""
+    return await _model_info(request, user, version)
+
+
+@router.get("/model_info", include_in_schema=False)
+async def model_info_alias(
+    request: Request, user: CurrentUser, version: str | None = None
+) -> ModelInfo | ModelEntry:
+    return await _model_info(request, user, version)
+
+
+async def _count_login_attempt(request: Request) -> None:
+    """One more attempt for the client's address; 429 beyond its limit. A dependency, so
+    that it counts before the body is validated."""
+    client = request.client.host if request.client else "unknown"
+    if wait := services(request).logins_per_client.acquire(client):
+        raise TooManyRequests(wait)
+
+
+@router.post(
+    "/login",
+    tags=["auth"],
+    dependencies=[Depends(_count_login_attempt)],
+    responses={429: {"model": Error}},
+)
+async def login(credentials: Login, request: Request) -> Token:
+    """Exchange a user name and password for a JWT."""
+    shared, username = services(request), credentials.username
+    # The failure is counted before the password is checked, and forgiven on success: a
+    # burst of concurrent guesses cannot pass the limit while their checks run.
+    if wait := shared.failures_per_user.acquire(username):
+        raise TooManyRequests(wait)
+    if not await shared.config.users.check(username, credentials.password):
+        raise Unauthorized("invalid credentials")
+    shared.failures_per_user.reset(username)
+    request.state.user = username
+    return Token(token=shared.config.issuer.issue(username))
+
+
+@router.get("/auth/verify", tags=["auth"])
+@router.post("/auth/verify", tags=["auth"])
+@router.head("/auth/verify", tags=["auth"])
+async def verify(user: CurrentUser, response: Response) -> Verified:
+    """For gateways that delegate authentication (ingress auth-url, Envoy ext_authz):
+    200 with `X-Auth-User`, or 401."""
+    response.headers["X-Auth-User"] = user
+    return Verified(user=user)
