@@ -131,15 +131,21 @@ class Server:
 
 @contextmanager
 def running_server(
-    args: list[str], log_path: Path, *, env: dict[str, str] | None = None, timeout: float = 60
+    args: list[str],
+    log_path: Path,
+    *,
+    env: dict[str, str] | None = None,
+    timeout: float = 60,
+    wait_for: str = "/v2/health/ready",
 ) -> Iterator[Server]:
-    """`agi-credit serve ARGS` until it is ready; stopped (SIGTERM) afterwards."""
+    """`agi-credit serve ARGS` until `wait_for` answers 200 (ready, by default; pass
+    `/v2/health/live` for a server that cannot be ready yet); stopped (SIGTERM) afterwards."""
     http_port, grpc_port = free_port(), free_port()
     command = ["serve", *args, "--http-port", str(http_port), "--grpc-port", str(grpc_port)]
     with agi_credit_process(
         command,
         log_path,
-        f"http://127.0.0.1:{http_port}/v2/health/ready",
+        f"http://127.0.0.1:{http_port}{wait_for}",
         env={"RELOAD_INTERVAL": "0.1", **(env or {})},
         timeout=timeout,
     ) as process:

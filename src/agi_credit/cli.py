@@ -14,7 +14,7 @@ from rich.console import Console
 from rich.table import Table
 
 from agi_credit._errors import AgiCreditError
-from agi_credit.data.reference import OFFICIAL_ROWS  # light: no pandas at start-up
+from agi_credit.data import OFFICIAL_ROWS
 from agi_credit.settings import (
     COMPONENTS,
     AuthSettings,
@@ -269,6 +269,7 @@ def serve(
     model_path: Annotated[
         Path | None, typer.Option(help="Serve one .rds without a store (default: MODEL_PATH).")
     ] = None,
+    host: Annotated[str | None, typer.Option(help="Address to listen on (PREDICTOR_HOST).")] = None,
     http_port: Annotated[int | None, typer.Option(min=1, max=65535, help="(HTTP_PORT)")] = None,
     grpc_port: Annotated[int | None, typer.Option(min=1, max=65535, help="(GRPC_PORT)")] = None,
     model_name: Annotated[str | None, typer.Option(help="(default: MODEL_NAME)")] = None,
@@ -280,6 +281,7 @@ def serve(
         PredictorSettings,
         model_store=store,
         model_path=model_path,
+        predictor_host=host,
         http_port=http_port,
         grpc_port=grpc_port,
         model_name=model_name,

@@ -102,6 +102,10 @@ class PredictorSettings(CommonSettings):
     kserve_storage_path: Path = Path("/mnt/models")
     """Where KServe mounts a pvc:// STORAGE_URI; served when MODEL_STORE has no store."""
 
+    predictor_host: str = "127.0.0.1"
+    """Address the predictor listens on, HTTP and gRPC: loopback behind the sidecar in a
+    pod; the container network in compose (still publishing no port)."""
+
     http_port: int = Field(default=8080, ge=1, le=65535)
     grpc_port: int = Field(default=8081, ge=1, le=65535)
 

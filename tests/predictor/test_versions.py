@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 import json
 import shutil
 import threading
@@ -11,12 +12,13 @@ from pathlib import Path
 
 import httpx
 import numpy as np
+import psutil
 
 from agi_credit._files import sha256_of
 from agi_credit.store import ModelStore
 from tests.bodies import APPLICANT, v1_body, v2_body
 from tests.conftest import r_predictions, train_quietly
-from tests.servers import run_cli, running_server
+from tests.servers import Server, running_server
 
 
 @dataclass
@@ -214,13 +216,74 @@ def test_model_path_serves_a_plain_glm_through_r(serving_store: ModelStore, tmp_
     np.testing.assert_allclose(got, want, atol=1e-12)
 
 
-def test_an_empty_store_refuses_to_start_with_a_reason(tmp_path: Path) -> None:
-    result = run_cli(
-        "serve", "--store", tmp_path / "empty", "--http-port", "1", "--grpc-port", "2", timeout=120
-    )
-    assert result.returncode == 1
-    assert "no version can be served" in result.stderr
-    assert "has no model versions yet" in result.stderr
+def wait_for_status(url: str, status: int, timeout: float = 15.0) -> httpx.Response:
+    """GET `url` until it answers `status`; the last answer."""
+    deadline = time.monotonic() + timeout
+    while (response := httpx.get(url)).status_code != status:
+        assert time.monotonic() < deadline, f"{url}: {response.status_code} {response.text}"
+        time.sleep(0.1)
+    return response
+
+
+def test_the_predictor_starts_before_the_first_version_and_becomes_ready_when_it_lands(
+    tmp_path: Path, small_csv: Path
+) -> None:
+    store = ModelStore(tmp_path / "store")  # nothing there yet: the training job runs
+    with running_server(
+        ["--store", str(store.root)], tmp_path / "log", wait_for="/v2/health/live"
+    ) as server:
+        ready = httpx.get(f"{server.url}/v2/health/ready")
+        model_ready = httpx.get(f"{server.url}/v2/models/agi-credit/ready")
+        metadata = httpx.get(f"{server.url}/v2/models/agi-credit")
+        predict = httpx.post(f"{server.url}/v1/models/agi-credit:predict", json=v1_body())
+        train_quietly(store, small_csv, min_auc=0.0)
+        became_ready = wait_for_status(f"{server.url}/v2/health/ready", 200)
+        served = httpx.post(f"{server.url}/v1/models/agi-credit:predict", json=v1_body())
+    assert ready.status_code == 503
+    assert ready.json()["error"] == "no version can be served: the store has no model versions yet"
+    assert model_ready.status_code == 503
+    assert metadata.status_code == 200 and metadata.json()["versions"] == []
+    assert predict.status_code == 503, predict.text  # KServe: the model is not ready
+    assert became_ready.json() == {"ready": True}
+    assert served.status_code == 200 and served.json()["predictions"][0]["model_version"] == "v1"
+
+
+def test_a_store_of_broken_versions_keeps_the_predictor_up_and_not_ready_saying_why(
+    store_copy: ModelStore, small_csv: Path, tmp_path: Path
+) -> None:
+    for version in ("v1", "v2", "v3"):
+        artifact = store_copy.artifact_path(version)
+        artifact.chmod(0o644)
+        artifact.write_bytes(b"not an R object")
+    with running_server(
+        ["--store", str(store_copy.root)], tmp_path / "log", wait_for="/v2/health/live"
+    ) as server:
+        ready = httpx.get(f"{server.url}/v2/health/ready")
+        versions = httpx.get(f"{server.url}/v2/models/agi-credit").json()["parameters"]
+        train_quietly(store_copy, small_csv, min_auc=0.0, auc_tolerance=1.0)
+        wait_for_status(f"{server.url}/v2/health/ready", 200)
+    assert ready.status_code == 503
+    assert "model_v2.rds does not match its sha256" in ready.json()["error"]
+    assert {v["status"] for v in versions["model_versions"].values()} == {"unavailable"}
+
+
+def test_the_predictor_listens_on_loopback_only(server: Server) -> None:
+    """Both the HTTP and the gRPC server: KServe alone would bind 0.0.0.0 and [::]."""
+    listening = [
+        c.laddr
+        for c in psutil.Process(server.process.pid).connections(kind="inet")
+        if c.status == psutil.CONN_LISTEN
+    ]
+    assert {port for _, port in listening} == {server.http_port, server.grpc_port}
+    assert all(is_loopback(ip) for ip, _ in listening), listening
+
+
+def is_loopback(ip: str) -> bool:
+    """127.0.0.0/8, ::1, or an IPv4 loopback mapped into IPv6 (gRPC binds it so)."""
+    address = ipaddress.ip_address(ip)
+    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
+        return address.ipv4_mapped.is_loopback
+    return address.is_loopback
 
 
 def test_an_unloaded_model_makes_the_predictor_not_ready(

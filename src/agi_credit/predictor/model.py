@@ -55,9 +55,23 @@ class AgiCreditModel(Model):
         self._loaded = loaded
 
     def load(self) -> bool:
-        self.registry.refresh()
+        """Load what the store has. A store that cannot be read yet is not fatal: the
+        watcher keeps trying, and the model is ready once a version is served."""
+        try:
+            self.registry.refresh()
+        except Exception as exc:  # reported as the reason it is not ready
+            self.registry.record_failure(exc)
         self.ready = True
         return self.ready
+
+    def why_not_ready(self) -> str:
+        """Why no request can be scored, for readiness answers and logs."""
+        if not self._loaded:
+            return f"model {self.name} is not loaded"
+        reason = self.registry.state.why_not_ready()
+        if self.registry.reload_error:
+            reason += f" (reading the store failed: {self.registry.reload_error})"
+        return reason
 
     def get_input_types(self) -> list[dict[str, Any]]:
         state = self.registry.state

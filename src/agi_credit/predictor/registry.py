@@ -158,8 +158,9 @@ class VersionRegistry:
     # -- watching --------------------------------------------------------------------------
 
     def watch(self, interval: float) -> None:
-        """Follow metadata.json in the background; reload when it changes."""
-        if self.store is None or self._watcher is not None:
+        """Follow metadata.json (or the one .rds) in the background; reload when it
+        changes, or when it appears."""
+        if self._watcher is not None:
             return
         self._watcher = threading.Thread(
             target=self._watch, args=(interval,), name="store-watcher", daemon=True
@@ -173,12 +174,19 @@ class VersionRegistry:
     def stop(self) -> None:
         self._stop.set()
 
+    @property
+    def watched_path(self) -> Path:
+        """The file whose change means a reload."""
+        if self.store is not None:
+            return self.store.metadata_path
+        assert self.model_path is not None
+        return self.model_path
+
     def _watch(self, interval: float) -> None:
-        assert self.store is not None
-        seen = file_signature(self.store.metadata_path)
+        seen = file_signature(self.watched_path)
         retry_at = 0.0
         while not self._stop.wait(interval):
-            now = file_signature(self.store.metadata_path)
+            now = file_signature(self.watched_path)
             failing = self.reload_error is not None
             if now == seen and not (failing and time.monotonic() >= retry_at):
                 continue
@@ -186,10 +194,12 @@ class VersionRegistry:
             try:
                 self.refresh()
             except Exception as exc:  # a half-edited file, a missing volume, a bug: keep polling
-                self._reload_failed(exc)
+                self.record_failure(exc)
                 retry_at = time.monotonic() + _RETRY_SECONDS
 
-    def _reload_failed(self, exc: Exception) -> None:
+    def record_failure(self, exc: Exception) -> None:
+        """A refresh failed: log it (once per distinct error), count it, keep it as
+        `reload_error` until a refresh succeeds."""
         expected = isinstance(exc, StoreError | OSError)
         error = str(exc) if expected else f"{type(exc).__name__}: {exc}"
         RELOAD_ERRORS.labels("store" if expected else "unexpected").inc()

@@ -84,7 +84,7 @@ def add_routes(app: FastAPI, server: ModelServer, model: AgiCreditModel) -> None
         if await server.registered_models.is_model_ready(model.name):
             return JSONResponse({"ready": True})
         why = (
-            model.registry.state.why_not_ready()
+            model.why_not_ready()
             if model.name in server.registered_models.get_models()
             else f"model {model.name} is not loaded"
         )

@@ -2,7 +2,9 @@
 
 KServe parses `sys.argv` when `kserve.model_server` is imported and answers 501 on the
 versioned v2 routes; we import it with a clean argv, and register versioned infer, ready
-and metadata routes before KServe's own (the first matching route wins).
+and metadata routes before KServe's own (the first matching route wins). The server starts
+whether or not a version can be served yet: it is live at once, and ready as soon as a
+version is (a store still empty while the training job runs, or only broken versions).
 """
 
 from __future__ import annotations
@@ -75,10 +77,11 @@ def serve(settings: PredictorSettings) -> None:
     # KServe 0.21 still uses FastAPI's ORJSONResponse, which warns on every request path.
     warnings.filterwarnings("ignore", message="ORJSONResponse is deprecated")
     with _argv_for_kserve():
-        from kserve import ModelServer, model_server
+        from kserve import model_server
     logging.getLogger("kserve").addFilter(_ClientErrorTracebacks())
 
     from agi_credit import rruntime
+    from agi_credit.predictor.binding import BoundModelServer
     from agi_credit.predictor.loader import VersionLoader
     from agi_credit.predictor.model import AgiCreditModel
     from agi_credit.predictor.registry import VersionRegistry
@@ -101,9 +104,9 @@ def serve(settings: PredictorSettings) -> None:
         default_threshold=DEFAULT_DECISION_THRESHOLD,
     )
     model = AgiCreditModel(settings.model_name, registry=registry, r=r)
-    if not model.load():
-        raise SystemExit(f"agi-credit serve: {registry.state.why_not_ready()}")
-    server = ModelServer(
+    model.load()
+    server = BoundModelServer(
+        host=settings.predictor_host,
         http_port=settings.http_port,
         grpc_port=settings.grpc_port,
         workers=1,
@@ -115,18 +118,23 @@ def serve(settings: PredictorSettings) -> None:
     registry.watch(settings.reload_interval)
     state = registry.state
     log.info(
-        "serving",
+        "serving" if model.ready else "waiting for a version to serve",
         extra={
-            "event": "serving",
+            "event": "serving" if model.ready else "not_ready",
             "model_name": settings.model_name,
+            "host": settings.predictor_host,
             "http_port": settings.http_port,
             "grpc_port": settings.grpc_port,
             "current_version": state.current,
             "versions": {v: s.engine for v, s in state.served.items()},
             "unavailable": state.unavailable,
+            "reason": None if model.ready else model.why_not_ready(),
         },
     )
+    # Registered beforehand, the model need not be ready: KServe checks readiness only for
+    # the models passed to start().
+    server.register_model(model)
     try:
-        server.start([model])
+        server.start([])
     finally:
         registry.stop()
