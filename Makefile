@@ -8,7 +8,8 @@ BIN := $(VENV)/bin
 INSTALLED := $(VENV)/.installed
 export TZ ?= UTC
 
-.PHONY: help setup r-deps run serve test lint format bench-train bench-serve clean
+.PHONY: help setup r-deps run serve test test-containers lint format bench-train bench-serve images \
+	compose-up compose-down clean
 
 help: ## List the targets
 	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | \
@@ -38,14 +39,15 @@ serve: setup ## Serve the model store with the KServe predictor (HTTP :8080, gRP
 test: setup ## Run the test suite (real R, real processes)
 	$(BIN)/pytest
 
-lint: setup ## ruff and mypy
-	$(BIN)/ruff check src tests bench
-	$(BIN)/ruff format --check src tests bench
+lint: setup ## ruff, mypy and hadolint
+	$(BIN)/ruff check src tests bench scripts
+	$(BIN)/ruff format --check src tests bench scripts
 	$(BIN)/mypy
+	$(BIN)/hadolint training-job/Dockerfile predictor/Dockerfile auth/Dockerfile
 
 format: setup ## Format the code with ruff
-	$(BIN)/ruff format src tests bench
-	$(BIN)/ruff check --fix src tests bench
+	$(BIN)/ruff format src tests bench scripts
+	$(BIN)/ruff check --fix src tests bench scripts
 
 bench-train: setup ## Full-size synthetic data through the whole training job
 	$(BIN)/python bench/train.py
@@ -54,6 +56,26 @@ bench-serve: setup ## The predictor under wrk, against stock KServe + sklearn an
 	@command -v wrk >/dev/null || { [ "$$(id -u)" -eq 0 ] && apt-get install -y -qq wrk >/dev/null; } \
 		|| { echo "wrk is missing: sudo apt-get install wrk" >&2; exit 1; }
 	$(BIN)/python bench/serve.py
+
+# The images, their CA bundle for pip inside the builds (this machine's, when it exists: a
+# TLS-inspecting proxy needs it; `make images EXTRA_CA_BUNDLE=` passes none).
+IMAGES ?= training predictor auth
+EXTRA_CA_BUNDLE ?= $(wildcard /etc/ssl/certs/ca-certificates.crt)
+
+images: ## Build the three container images (tagged <yyyymmdd>-<short sha> and latest)
+	@IMAGES='$(IMAGES)' EXTRA_CA_BUNDLE='$(EXTRA_CA_BUNDLE)' scripts/build-images.sh
+
+COMPOSE ?= $(shell docker compose version >/dev/null 2>&1 && echo "docker compose" || echo docker-compose)
+
+compose-up: images ## Build the images, then train once and serve with docker compose (auth on :8000)
+	$(COMPOSE) up -d
+	@echo "agi-credit: http://127.0.0.1:$${AUTH_PORT:-8000} (the training service runs first; see README, With Docker)"
+
+compose-down: ## Stop the compose stack (its volumes stay: add ARGS=-v to remove them)
+	$(COMPOSE) --profile tools down $(ARGS)
+
+test-containers: setup ## Images, the compose stack and the end-to-end tests through auth (installs Docker)
+	$(BIN)/python scripts/test_containers.py
 
 clean: ## Remove the venv, caches and the local store (keeps data/)
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache artifacts src/*.egg-info

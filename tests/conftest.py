@@ -22,6 +22,21 @@ from tests.servers import TRAIN_R, clean_env
 SMALL_ROWS = 20_000
 
 
+def pytest_addoption(parser: pytest.Parser) -> None:
+    group = parser.getgroup("e2e", "end-to-end checks of a deployed stack (tests/e2e)")
+    group.addoption("--stack-url", help="the stack's auth sidecar, e.g. http://127.0.0.1:8000")
+    group.addoption("--stack-run", help="a command prefix that runs beside the stack's store")
+    group.addoption("--stack-user", help="a user of the stack (default: admin, ENV=dev)")
+    group.addoption("--stack-password", help="that user's password (default: 123456)")
+
+
+def pytest_ignore_collect(collection_path: Path, config: pytest.Config) -> bool | None:
+    """tests/e2e runs only against a stack (`make test-containers`), not in `make test`."""
+    if "e2e" in collection_path.parts and not config.getoption("--stack-url"):
+        return True
+    return None
+
+
 def rscript(code: str) -> str:
     """Run R code in a fresh Rscript process (independent of any rpy2 session)."""
     result = subprocess.run(

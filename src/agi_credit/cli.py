@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import signal
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -98,6 +99,11 @@ def _actor(actor: str | None) -> str | None:
     return actor or _settings(CommonSettings).actor
 
 
+def _exit_on_signal(signum: int, _frame: object) -> NoReturn:
+    """Unwind (undo the store transaction, remove staging), then exit 128 + signal."""
+    raise SystemExit(128 + signum)
+
+
 def _log_line(line: str) -> None:
     err.print(line, highlight=False, markup=False, soft_wrap=True)
 
@@ -164,6 +170,10 @@ def train(
 ) -> None:
     """Train a new version with train.R, evaluate it, register it, promote it if it passes."""
     from agi_credit.training import run_training
+
+    # As a container's first process Python has no SIGTERM handler: without this, a stopped
+    # job is killed later, its staging directory left in the store.
+    signal.signal(signal.SIGTERM, _exit_on_signal)
 
     settings = _settings(
         TrainingSettings, data_path=data, model_store=store, train_script=script, actor=actor

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
@@ -200,6 +201,33 @@ def test_a_train_script_that_hangs_is_stopped(
     assert time.monotonic() - started < 30
     assert list(store.staging_dir.iterdir()) == []
     assert not store.metadata_path.exists()
+
+
+def test_a_job_stopped_with_sigterm_stops_r_and_leaves_the_store_as_it_was(
+    store: ModelStore, train: Train, small_csv: Path, tmp_path: Path
+) -> None:
+    """What `docker stop` or a deleted Kubernetes Job sends: the job unwinds at once."""
+    train(store)
+    before = snapshot(store.root)
+    script = r_script(tmp_path, 'cat("fitting\\n"); flush(stdout()); Sys.sleep(120)')
+    with subprocess.Popen(
+        [sys.executable, "-m", "agi_credit", "train", "--data", small_csv, "--store", store.root],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        cwd=WORKDIR,
+        env=clean_env({"TRAIN_SCRIPT": str(script)}),
+    ) as job:
+        assert job.stdout is not None
+        for line in job.stdout:
+            if "R | fitting" in line:
+                break
+        job.send_signal(signal.SIGTERM)
+        started = time.monotonic()
+        assert job.wait(timeout=20) == 128 + signal.SIGTERM
+        assert time.monotonic() - started < 10
+    assert snapshot(store.root) == before
+    assert list(store.staging_dir.iterdir()) == []
 
 
 def test_a_read_only_store_is_reported_and_left_unchanged(store: ModelStore, train: Train) -> None:

@@ -179,6 +179,9 @@ def _run_train_script(config: TrainingSettings, train_csv: Path, output: Path, l
             raise TrainingError(
                 f"{script.name} ran longer than {config.train_timeout_seconds:g} s and was stopped"
             ) from exc
+        except BaseException:  # stopped (SIGTERM, Ctrl-C): R stops with us
+            process.kill()
+            raise
         finally:
             reader.join(timeout=5)
     if code != 0:
