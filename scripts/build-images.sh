@@ -19,6 +19,8 @@
 #   DOCKER=PATH            a docker client that builds with BuildKit (default: `docker` when
 #                          it has buildx, else Debian's /usr/bin/docker)
 #   BUILD_ARGS="..."       more `docker build` arguments (e.g. --no-cache)
+#   GHA_CACHE=1            in GitHub Actions (docker/setup-buildx-action): BuildKit's cache
+#                          in the Actions cache, one scope per image, images loaded
 #   VERBOSE=1              stream the build output (default: a log file per image)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -89,13 +91,17 @@ if [ -n "$EXTRA_CA_BUNDLE" ]; then
 fi
 summary=()
 for name in $IMAGES; do
+  cache=()
+  if [ -n "${GHA_CACHE:-}" ]; then
+    cache=(--load --cache-from "type=gha,scope=$name" --cache-to "type=gha,mode=max,scope=$name")
+  fi
   image=agi-credit-$name
   log=$LOG_DIR/$name.log
   start=$SECONDS
   say "building $image:$tag (log: $log)"
   # shellcheck disable=SC2086  # BUILD_ARGS is a list of arguments
   if ! "$DOCKER" build --network host --progress plain -f "$(dockerfile_of "$name")" \
-    "${secret[@]}" \
+    "${secret[@]}" "${cache[@]}" \
     --build-arg "VERSION=$version" --build-arg "REVISION=$revision" \
     --build-arg "CREATED=$created" --build-arg "SOURCE=$source_url" \
     -t "$image:$tag" -t "$image:latest" ${BUILD_ARGS:-} . \
