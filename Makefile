@@ -40,14 +40,14 @@ test: setup ## Run the test suite (real R, real processes)
 	$(BIN)/pytest
 
 lint: setup ## ruff, mypy and hadolint
-	$(BIN)/ruff check src tests bench scripts
-	$(BIN)/ruff format --check src tests bench scripts
+	$(BIN)/ruff check src tests bench scripts charts
+	$(BIN)/ruff format --check src tests bench scripts charts
 	$(BIN)/mypy
 	$(BIN)/hadolint training-job/Dockerfile predictor/Dockerfile auth/Dockerfile
 
 format: setup ## Format the code with ruff
-	$(BIN)/ruff format src tests bench scripts
-	$(BIN)/ruff check --fix src tests bench scripts
+	$(BIN)/ruff format src tests bench scripts charts
+	$(BIN)/ruff check --fix src tests bench scripts charts
 
 bench-train: setup ## Full-size synthetic data through the whole training job
 	$(BIN)/python bench/train.py

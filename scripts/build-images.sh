@@ -22,6 +22,7 @@
 #   GHA_CACHE=1            in GitHub Actions (docker/setup-buildx-action): BuildKit's cache
 #                          in the Actions cache, one scope per image, images loaded
 #   VERBOSE=1              stream the build output (default: a log file per image)
+#   TAG_FILE=PATH          write the <yyyymmdd>-<short sha> tag there
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -77,6 +78,7 @@ else
   revision=unknown short=nogit source_url=""
 fi
 tag="$(date -u +%Y%m%d)-$short"
+[ -n "${TAG_FILE:-}" ] && echo "$tag" >"$TAG_FILE"
 created=$(date -u +%Y-%m-%dT%H:%M:%SZ)
 mkdir -p "$LOG_DIR"
 

@@ -1,10 +1,11 @@
-"""`make test-containers`: the three images and the compose stack, end to end.
+"""`make test-containers`: the three images, the compose stack and the chart's pods.
 
 Installs and starts a Docker engine if there is none, builds the base image if no registry
 can give it, builds the images, validates docker-compose.yml, starts the stack on the host's
 loopback (docker-compose.test.yml), runs tests/e2e through the auth service, checks that
-only auth publishes a port, and takes the stack down, asserting that nothing is left.
-Prints how long each step took.
+only auth publishes a port, and takes the stack down, asserting that nothing is left. Then
+runs the Helm chart's training and predictor pods with podman and tests/e2e through them
+(scripts/chart_pods.py). Prints how long each step took.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+import chart_pods
 import httpx
 import yaml
 
@@ -98,8 +100,10 @@ def main() -> None:
         sh("scripts/ensure-docker.sh")
     with step("base image"):
         sh("scripts/base-image.sh")
+    tag_file = Path(tempfile.mkdtemp()) / "tag"
     with step("images"):
-        sh("make", "--no-print-directory", "images")
+        sh("make", "--no-print-directory", "images", env={"TAG_FILE": str(tag_file)})
+    tag = tag_file.read_text().strip()
     compose = compose_command()
 
     with step("compose files"):
@@ -154,6 +158,11 @@ def main() -> None:
                 sh(*stack, "--profile", "tools", "down", "-v", "--remove-orphans")
     left = leftovers()
     assert not left, f"left behind by down -v: {left}"
+
+    with step("podman"):
+        sh("scripts/ensure-podman.sh")
+    with step("the chart's pods with podman: training pod, predictor pod, e2e"):
+        chart_pods.run(tag, free_port())
     print("\ntest-containers: passed")
     for name, seconds in timings:
         print(f"  {name:42} {seconds:7.1f} s")

@@ -1,0 +1,313 @@
+{{/*
+Names, labels and the small decisions the templates share.
+*/}}
+
+{{/* The chart name, or nameOverride. */}}
+{{- define "agi-credit.name" -}}
+{{- default .Chart.Name .Values.nameOverride | trunc 63 | trimSuffix "-" -}}
+{{- end -}}
+
+{{/* `<release>-<chart>` (or the release name when it holds the chart name), or fullnameOverride. */}}
+{{- define "agi-credit.fullname" -}}
+{{- if .Values.fullnameOverride -}}
+{{- .Values.fullnameOverride | trunc 63 | trimSuffix "-" -}}
+{{- else -}}
+{{- $name := default .Chart.Name .Values.nameOverride -}}
+{{- if contains $name .Release.Name -}}
+{{- .Release.Name | trunc 63 | trimSuffix "-" -}}
+{{- else -}}
+{{- printf "%s-%s" .Release.Name $name | trunc 63 | trimSuffix "-" -}}
+{{- end -}}
+{{- end -}}
+{{- end -}}
+
+{{/* The prefix of derived names (`-train-<revision>`, `-retrain`, `-predictor`, `-metrics`):
+short enough that every derived name stays a valid label value (<= 63) and a CronJob name
+(<= 52). */}}
+{{- define "agi-credit.shortname" -}}
+{{- include "agi-credit.fullname" . | trunc 40 | trimSuffix "-" -}}
+{{- end -}}
+
+{{- define "agi-credit.chart" -}}
+{{- printf "%s-%s" .Chart.Name .Chart.Version | replace "+" "_" | trunc 63 | trimSuffix "-" -}}
+{{- end -}}
+
+{{/* Selector labels: stable across upgrades (Deployment selectors are immutable). */}}
+{{- define "agi-credit.selectorLabels" -}}
+app.kubernetes.io/name: {{ include "agi-credit.name" . }}
+app.kubernetes.io/instance: {{ .Release.Name }}
+{{- end -}}
+
+{{/* The standard labels of every object. */}}
+{{- define "agi-credit.labels" -}}
+helm.sh/chart: {{ include "agi-credit.chart" . }}
+{{ include "agi-credit.selectorLabels" . }}
+app.kubernetes.io/version: {{ .Chart.AppVersion | quote }}
+app.kubernetes.io/managed-by: {{ .Release.Service }}
+app.kubernetes.io/part-of: agi-credit
+{{- with .Values.commonLabels }}
+{{ toYaml . }}
+{{- end }}
+{{- end -}}
+
+{{/* Labels of one component: `include "agi-credit.componentLabels" (list $ "predictor")`. */}}
+{{- define "agi-credit.componentLabels" -}}
+{{ include "agi-credit.labels" (index . 0) }}
+app.kubernetes.io/component: {{ index . 1 }}
+{{- end -}}
+
+{{/* Selector labels of one component. */}}
+{{- define "agi-credit.componentSelectorLabels" -}}
+{{ include "agi-credit.selectorLabels" (index . 0) }}
+app.kubernetes.io/component: {{ index . 1 }}
+{{- end -}}
+
+{{/* commonAnnotations merged with an object's own: (list $ .Values.x.annotations). */}}
+{{/* Renders "\n  annotations: ..." at metadata level, or nothing. */}}
+{{- define "agi-credit.annotations" -}}
+{{- $all := merge (dict) (default (dict) (index . 1)) ((index . 0).Values.commonAnnotations) -}}
+{{- with $all }}
+{{- dict "annotations" . | toYaml | nindent 2 }}
+{{- end }}
+{{- end -}}
+
+{{/* `[registry/]repository[:tag][@digest]`: (list $ .Values.image.predictor). The tag
+defaults to image.tag, then to the chart's appVersion. */}}
+{{- define "agi-credit.image" -}}
+{{- $root := index . 0 -}}
+{{- $image := index . 1 -}}
+{{- $ref := $image.repository -}}
+{{- with $root.Values.image.registry }}{{ $ref = printf "%s/%s" (trimSuffix "/" .) $ref }}{{ end -}}
+{{- if $image.digest -}}
+{{- printf "%s@%s" $ref $image.digest -}}
+{{- else -}}
+{{- printf "%s:%s" $ref (coalesce $image.tag $root.Values.image.tag $root.Chart.AppVersion | toString) -}}
+{{- end -}}
+{{- end -}}
+
+{{/* "imagePullSecrets: [...]", or nothing: (list $ indent). */}}
+{{- define "agi-credit.imagePullSecrets" -}}
+{{- $secrets := list -}}
+{{- range (index . 0).Values.image.pullSecrets }}{{ $secrets = append $secrets (dict "name" .) }}{{ end -}}
+{{- with $secrets }}
+{{- dict "imagePullSecrets" . | toYaml | nindent (index $ 1) }}
+{{- end }}
+{{- end -}}
+
+{{/* The ServiceAccount the pods run as. */}}
+{{- define "agi-credit.serviceAccountName" -}}
+{{- if .Values.serviceAccount.create -}}
+{{- default (include "agi-credit.fullname" .) .Values.serviceAccount.name -}}
+{{- else -}}
+{{- default "default" .Values.serviceAccount.name -}}
+{{- end -}}
+{{- end -}}
+
+{{/* The store's claim: existingClaim, or the chart's `<fullname>-store`. */}}
+{{- define "agi-credit.claimName" -}}
+{{- default (printf "%s-store" (include "agi-credit.shortname" .)) .Values.persistence.existingClaim -}}
+{{- end -}}
+
+{{/* MODEL_STORE where the claim is mounted whole (at /mnt/store): the store directory
+inside it. No pod mounts a subPath: the kubelet would create a missing subPath directory
+as root, which the training job (UID 10001) could not write on every kind of storage; the
+job creates the directory itself, and the predictor waits for its metadata.json. */}}
+{{- define "agi-credit.storePath" -}}
+{{- with trimAll "/" .Values.persistence.subPath -}}/mnt/store/{{ . }}{{- else -}}/mnt/store{{- end -}}
+{{- end -}}
+
+{{/* KServe's STORAGE_URI for the store: pvc://<claim>[/<subPath>]. */}}
+{{- define "agi-credit.storageUri" -}}
+{{- $path := trimAll "/" .Values.persistence.subPath -}}
+{{- if $path -}}
+{{- printf "pvc://%s/%s" (include "agi-credit.claimName" .) $path -}}
+{{- else -}}
+{{- printf "pvc://%s" (include "agi-credit.claimName" .) -}}
+{{- end -}}
+{{- end -}}
+
+{{/* The Secret holding the sidecar's signing material and users: existingSecret, or the
+chart's `<fullname>-auth` (empty when there is nothing to hold: env=dev without any). */}}
+{{- define "agi-credit.secretName" -}}
+{{- if .Values.auth.existingSecret -}}
+{{- .Values.auth.existingSecret -}}
+{{- else if or .Values.auth.jwt.secret .Values.auth.jwt.privateKey .Values.auth.users -}}
+{{- printf "%s-auth" (include "agi-credit.fullname" .) -}}
+{{- end -}}
+{{- end -}}
+
+{{/* Which keys the Secret holds, as "true"/"" strings. */}}
+{{- define "agi-credit.secretHasJwtSecret" -}}
+{{- if eq .Values.auth.jwt.algorithm "HS256" -}}
+{{- if or .Values.auth.existingSecret .Values.auth.jwt.secret }}true{{ end -}}
+{{- end -}}
+{{- end -}}
+
+{{- define "agi-credit.secretHasPrivateKey" -}}
+{{- if ne .Values.auth.jwt.algorithm "HS256" -}}
+{{- if or .Values.auth.existingSecret .Values.auth.jwt.privateKey }}true{{ end -}}
+{{- end -}}
+{{- end -}}
+
+{{- define "agi-credit.secretHasUsers" -}}
+{{- if or .Values.auth.existingSecret .Values.auth.users }}true{{ end -}}
+{{- end -}}
+
+{{/* The predictor Service's name and port, as clients (Ingress, HTTPRoute, helm test) see
+it: the chart's Service, or the one KServe creates (`<isvc>-predictor`, port 80). */}}
+{{- define "agi-credit.serviceName" -}}
+{{- if eq .Values.mode "kserve" -}}
+{{- printf "%s-predictor" (include "agi-credit.shortname" .) -}}
+{{- else -}}
+{{- include "agi-credit.fullname" . -}}
+{{- end -}}
+{{- end -}}
+
+{{- define "agi-credit.servicePort" -}}
+{{- if eq .Values.mode "kserve" -}}80{{- else -}}{{ .Values.service.port }}{{- end -}}
+{{- end -}}
+
+{{/* True when the store can attach to one node only. */}}
+{{- define "agi-credit.storeIsRWO" -}}
+{{- if not (has "ReadWriteMany" .Values.persistence.accessModes) }}true{{ end -}}
+{{- end -}}
+
+{{/* The pod-level securityContext of every pod. */}}
+{{- define "agi-credit.podSecurityContext" -}}
+securityContext:
+  runAsNonRoot: true
+  {{- with .Values.securityContext.runAsUser }}
+  runAsUser: {{ . }}
+  {{- end }}
+  {{- with .Values.securityContext.runAsGroup }}
+  runAsGroup: {{ . }}
+  {{- end }}
+  {{- with .Values.securityContext.fsGroup }}
+  fsGroup: {{ . }}
+  fsGroupChangePolicy: {{ $.Values.securityContext.fsGroupChangePolicy }}
+  {{- end }}
+  seccompProfile:
+    type: RuntimeDefault
+{{- end -}}
+
+{{/* The container-level securityContext of every container. */}}
+{{- define "agi-credit.containerSecurityContext" -}}
+securityContext:
+  runAsNonRoot: true
+  {{- with .Values.securityContext.runAsUser }}
+  runAsUser: {{ . }}
+  {{- end }}
+  {{- with .Values.securityContext.runAsGroup }}
+  runAsGroup: {{ . }}
+  {{- end }}
+  allowPrivilegeEscalation: false
+  readOnlyRootFilesystem: true
+  privileged: false
+  capabilities:
+    drop:
+      - ALL
+  seccompProfile:
+    type: RuntimeDefault
+{{- end -}}
+
+{{/* A probe's timings from values: include "agi-credit.probeTimings" .Values.auth.livenessProbe */}}
+{{- define "agi-credit.probeTimings" -}}
+periodSeconds: {{ .periodSeconds }}
+timeoutSeconds: {{ .timeoutSeconds }}
+failureThreshold: {{ .failureThreshold }}
+{{- end -}}
+
+{{/* An exec probe that GETs a path of the predictor on loopback: (list $ "/v2/health/live"). */}}
+{{- define "agi-credit.predictorProbeExec" -}}
+exec:
+  command:
+    - python
+    - -c
+    - "import urllib.request; urllib.request.urlopen('http://127.0.0.1:{{ (index . 0).Values.predictor.httpPort }}{{ index . 1 }}', timeout=4)"
+{{- end -}}
+
+{{/* The port the data download reaches: egressPort (a proxy's), the URL's, or its scheme's. */}}
+{{- define "agi-credit.dataUrlPort" -}}
+{{- $url := urlParse .Values.training.data.url.location -}}
+{{- with .Values.training.data.url.egressPort }}{{ . }}{{ else -}}
+{{- $port := regexFind ":[0-9]+$" $url.host | trimPrefix ":" -}}
+{{- if $port -}}{{ $port }}{{- else if eq $url.scheme "http" -}}80{{- else -}}443{{- end -}}
+{{- end -}}
+{{- end -}}
+
+{{/* The checks values.schema.json cannot express; each failure says what to set. */}}
+{{- define "agi-credit.validate" -}}
+{{- $auth := .Values.auth -}}
+{{- if eq .Values.env "prod" -}}
+{{- if not $auth.existingSecret -}}
+{{- if eq $auth.jwt.algorithm "HS256" -}}
+{{- if not $auth.jwt.secret -}}
+{{- fail "agi-credit: env=prod (the default) has no default secret. Set auth.existingSecret to a Secret with keys JWT_SECRET and users.yaml, or set auth.jwt.secret (32+ bytes: openssl rand -hex 32) and auth.users (NAME: argon2id hash). For a throwaway install only: --set env=dev." -}}
+{{- end -}}
+{{- if lt (len $auth.jwt.secret) 32 -}}
+{{- fail "agi-credit: auth.jwt.secret must be at least 32 bytes with env=prod (openssl rand -hex 32)." -}}
+{{- end -}}
+{{- if has (lower $auth.jwt.secret) (list "agisecretkey" "secret" "changeme" "change-me" "jwt-secret" "your-secret-key" "supersecret") -}}
+{{- fail "agi-credit: auth.jwt.secret is a well-known example; generate one: openssl rand -hex 32." -}}
+{{- end -}}
+{{- else if not $auth.jwt.privateKey -}}
+{{- fail (printf "agi-credit: auth.jwt.algorithm=%s with env=prod needs auth.jwt.privateKey (a PEM key) or auth.existingSecret." $auth.jwt.algorithm) -}}
+{{- end -}}
+{{- if not $auth.users -}}
+{{- fail "agi-credit: env=prod needs users: set auth.users (NAME: argon2id hash, see `agi-credit users add`) or auth.existingSecret with a users.yaml key." -}}
+{{- end -}}
+{{- end -}}
+{{- end -}}
+{{- if and $auth.jwt.secret $auth.jwt.privateKey -}}
+{{- fail "agi-credit: set auth.jwt.secret (HS256) or auth.jwt.privateKey (RS256/ES256), not both." -}}
+{{- end -}}
+{{- if and $auth.existingSecret (or $auth.jwt.secret $auth.jwt.privateKey $auth.users) -}}
+{{- fail "agi-credit: auth.existingSecret replaces auth.jwt.secret, auth.jwt.privateKey and auth.users: set one or the others." -}}
+{{- end -}}
+{{- if and (ne $auth.jwt.algorithm "HS256") $auth.jwt.secret -}}
+{{- fail (printf "agi-credit: auth.jwt.algorithm=%s signs with auth.jwt.privateKey, not auth.jwt.secret." $auth.jwt.algorithm) -}}
+{{- end -}}
+{{- if and (eq $auth.jwt.algorithm "HS256") $auth.jwt.privateKey -}}
+{{- fail "agi-credit: auth.jwt.privateKey needs auth.jwt.algorithm RS256 or ES256." -}}
+{{- end -}}
+{{- $data := .Values.training.data -}}
+{{- if and (eq $data.source "claim") (not $data.claim.name) -}}
+{{- fail "agi-credit: training.data.source=claim needs training.data.claim.name (a PVC holding the CSV)." -}}
+{{- end -}}
+{{- if and (eq $data.source "url") (not $data.url.location) -}}
+{{- fail "agi-credit: training.data.source=url needs training.data.url.location (http:// or https://)." -}}
+{{- end -}}
+{{- if and .Values.metrics.serviceMonitor.enabled (not .Values.metrics.enabled) -}}
+{{- fail "agi-credit: metrics.serviceMonitor.enabled needs metrics.enabled (the relay that serves the predictor's /metrics)." -}}
+{{- end -}}
+{{- if and .Values.autoscaling.enabled (lt (int .Values.autoscaling.maxReplicas) (int .Values.autoscaling.minReplicas)) -}}
+{{- fail "agi-credit: autoscaling.maxReplicas must be at least autoscaling.minReplicas." -}}
+{{- end -}}
+{{- if and (eq .Values.mode "kserve") (ne .Values.service.type "ClusterIP") -}}
+{{- fail "agi-credit: service.type applies to mode=deployment only; KServe creates a ClusterIP Service (expose it with ingress or httpRoute)." -}}
+{{- end -}}
+{{- if and .Values.tests.credentials.password .Values.tests.credentials.existingSecret -}}
+{{- fail "agi-credit: set tests.credentials.password or tests.credentials.existingSecret, not both." -}}
+{{- end -}}
+{{- end -}}
+
+{{/* How the helm test logs in: "given" (credentials set), "dev" (admin/123456), or "" (public checks only). */}}
+{{- define "agi-credit.testLogin" -}}
+{{- $c := .Values.tests.credentials -}}
+{{- if and $c.username (or $c.password $c.existingSecret) -}}given
+{{- else if and (eq .Values.env "dev") (not (include "agi-credit.secretHasUsers" .)) -}}dev
+{{- end -}}
+{{- end -}}
+
+{{/* The egress rule to the cluster DNS. */}}
+{{- define "agi-credit.networkPolicy.dnsEgress" -}}
+- ports:
+    - port: 53
+      protocol: UDP
+    - port: 53
+      protocol: TCP
+  {{- with .Values.networkPolicy.dns }}
+  to:
+    {{- toYaml . | nindent 4 }}
+  {{- end }}
+{{- end -}}

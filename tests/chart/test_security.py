@@ -1,0 +1,211 @@
+"""Secure by default, on every pod the chart runs (Deployment, InferenceService, Job,
+CronJob, the helm test pod) and for every values file: non-root, read-only root, no
+capabilities, seccomp, no API token, the sidecar the only door, no secret in the clear."""
+
+from __future__ import annotations
+
+import base64
+import re
+from typing import Any
+
+import pytest
+
+from tests.chart.chart import (
+    POD_KINDS,
+    Rendered,
+    all_containers,
+    env_of,
+    pod_specs,
+    predictor_pod,
+    rendered_case,
+)
+
+
+def pods(rendered: Rendered) -> list[tuple[str, dict[str, Any]]]:
+    found = [
+        (f"{obj['kind']}/{obj['metadata']['name']}", pod)
+        for obj in rendered.objects
+        if obj["kind"] in POD_KINDS
+        for pod in pod_specs(obj)
+    ]
+    assert found
+    return found
+
+
+def test_every_pod_runs_as_non_root_10001_with_seccomp(rendered: Rendered) -> None:
+    for where, pod in pods(rendered):
+        context = pod["securityContext"]
+        assert context["runAsNonRoot"] is True, where
+        assert context["runAsUser"] == context["runAsGroup"] == context["fsGroup"] == 10001, where
+        assert context["seccompProfile"] == {"type": "RuntimeDefault"}, where
+
+
+def test_every_container_is_read_only_unprivileged_and_without_capabilities(
+    rendered: Rendered,
+) -> None:
+    for where, pod in pods(rendered):
+        for container in all_containers(pod):
+            context = container["securityContext"]
+            name = f"{where}:{container['name']}"
+            assert context["runAsNonRoot"] is True, name
+            assert context["readOnlyRootFilesystem"] is True, name
+            assert context["allowPrivilegeEscalation"] is False, name
+            assert context.get("privileged", False) is False, name
+            assert context["capabilities"] == {"drop": ["ALL"]}, name
+            assert context["seccompProfile"] == {"type": "RuntimeDefault"}, name
+
+
+def test_every_container_writes_only_to_an_emptydir_tmp_and_its_volumes(
+    rendered: Rendered,
+) -> None:
+    for where, pod in pods(rendered):
+        volumes = {v["name"]: v for v in pod.get("volumes", [])}
+        for container in all_containers(pod):
+            mounts = {m["mountPath"]: m for m in container.get("volumeMounts", [])}
+            tmp = mounts["/tmp"]
+            assert "emptyDir" in volumes[tmp["name"]], where
+            assert volumes[tmp["name"]]["emptyDir"].get("sizeLimit"), where
+        assert not any("hostPath" in v for v in volumes.values()), where
+
+
+def test_no_pod_gets_a_service_account_token_or_host_namespaces(rendered: Rendered) -> None:
+    for where, pod in pods(rendered):
+        assert pod["automountServiceAccountToken"] is False, where
+        assert pod["serviceAccountName"] == "credit-agi-credit", where
+        for host in ("hostNetwork", "hostPID", "hostIPC"):
+            assert not pod.get(host), (where, host)
+    for account in rendered.kinds("ServiceAccount"):
+        assert account["automountServiceAccountToken"] is False
+
+
+def test_the_sidecar_is_the_first_container_and_its_port_the_first(rendered: Rendered) -> None:
+    containers = predictor_pod(rendered)["containers"]
+    auth = containers[0]
+    assert auth["name"] == "auth" and auth["args"] == ["auth"]
+    # KServe's Service exposes every port of containers[0]: the sidecar has exactly one.
+    assert auth["ports"] == [
+        {"name": "http", "containerPort": rendered.values.get("auth", {}).get("port", 8000),
+         "protocol": "TCP"}
+    ]  # fmt: skip
+    assert env_of(auth)["AUTH_HOST"] == "0.0.0.0"
+    assert env_of(auth)["PREDICTOR_URL"] == "http://127.0.0.1:8080"
+
+
+def test_the_predictor_listens_on_loopback_and_declares_no_port(rendered: Rendered) -> None:
+    containers = predictor_pod(rendered)["containers"]
+    predictor = next(c for c in containers if c["args"] == ["serve"])
+    expected = "kserve-container" if rendered.values.get("mode") == "kserve" else "predictor"
+    assert predictor["name"] == expected
+    assert env_of(predictor)["PREDICTOR_HOST"] == "127.0.0.1"
+    assert "ports" not in predictor
+
+
+def test_services_expose_only_the_sidecar_port(rendered: Rendered) -> None:
+    pod = predictor_pod(rendered)
+    by_port_name = {
+        p["name"]: (c["name"], p["containerPort"])
+        for c in pod["containers"]
+        for p in c.get("ports", [])
+    }
+    for service in rendered.kinds("Service"):
+        ports = service["spec"]["ports"]
+        assert len(ports) == 1, service["metadata"]["name"]
+        target = by_port_name[ports[0]["targetPort"]]
+        if service["metadata"]["labels"]["app.kubernetes.io/component"] == "metrics":
+            # the relay's own Service: GET /metrics only, never the API
+            assert target[0] == "metrics"
+        else:
+            assert target[0] == "auth", service["metadata"]["name"]
+
+
+def test_the_metrics_relay_is_the_only_other_port(rendered: Rendered) -> None:
+    pod = predictor_pod(rendered)
+    exposed = {c["name"]: [p["name"] for p in c.get("ports", [])] for c in pod["containers"]}
+    expected = {"auth": ["http"]}
+    if rendered.values.get("metrics", {}).get("enabled"):
+        expected["metrics"] = ["metrics"]
+    assert {name: ports for name, ports in exposed.items() if ports} == expected
+
+
+def test_network_policies_admit_only_the_sidecar_port_and_allow_only_dns_out(
+    rendered: Rendered,
+) -> None:
+    values = rendered.values
+    if values.get("networkPolicy", {}).get("enabled") is False:
+        pytest.skip("networkPolicy disabled")
+    policies = {
+        p["metadata"]["name"].rsplit("-", 1)[-1]: p["spec"] for p in rendered.kinds("NetworkPolicy")
+    }
+
+    predictor = policies["predictor"]
+    assert predictor["policyTypes"] == ["Ingress", "Egress"]
+    ingress_ports = sorted(p["port"] for rule in predictor["ingress"] for p in rule["ports"])
+    expected = [8000] + ([9090] if values.get("metrics", {}).get("enabled") else [])
+    assert ingress_ports == expected
+    egress_ports = {p["port"] for rule in predictor["egress"] for p in rule["ports"]}
+    assert egress_ports == {53}
+
+    training = policies["training"]
+    assert training["ingress"] == [] and training["policyTypes"] == ["Ingress", "Egress"]
+    egress_ports = {p["port"] for rule in training["egress"] for p in rule["ports"]}
+    url = values.get("training", {}).get("data", {}).get("source") == "url"
+    assert egress_ports == ({53, 8443} if url else {53})
+
+
+def secret_values(values: dict[str, Any]) -> list[str]:
+    auth, tests = values.get("auth", {}), values.get("tests", {})
+    found = [auth.get("jwt", {}).get("secret"), auth.get("jwt", {}).get("privateKey")]
+    found += list(auth.get("users", {}).values())
+    found.append(tests.get("credentials", {}).get("password"))
+    for extra in values.get("extraDeploy", []):
+        if extra.get("kind") == "Secret":
+            found += [v for v in extra.get("stringData", {}).values() if "users:" not in v]
+    return [s for s in found if s]
+
+
+def test_secret_values_appear_only_inside_secrets(rendered: Rendered) -> None:
+    secrets = secret_values(rendered.values)
+    for obj in rendered.objects:
+        if obj["kind"] == "Secret":
+            continue
+        text = str(obj)
+        for secret in secrets:
+            assert secret not in text, obj["kind"]
+            assert base64.b64encode(secret.encode()).decode() not in text, obj["kind"]
+    if rendered.values.get("auth", {}).get("jwt", {}).get("secret"):
+        chart_secret = next(
+            s for s in rendered.kinds("Secret") if s["metadata"]["name"].endswith("-auth")
+        )
+        assert "stringData" not in chart_secret  # base64 data, as Kubernetes stores it
+
+
+def test_no_default_credentials_unless_env_is_dev(rendered_prod: Rendered) -> None:
+    rendered = rendered_prod
+    text = rendered.text()
+    assert not re.search(r"(?<![0-9])123456(?![0-9])", text) and "agisecretkey" not in text
+    for _, pod in pods(rendered):
+        for container in all_containers(pod):
+            env = env_of(container)
+            assert env.get("ENV", "prod") == "prod"
+            assert env.get("TEST_USERNAME") != "admin"
+
+
+def test_dev_runs_the_sidecar_without_secrets_and_says_so() -> None:
+    dev = rendered_case("dev")
+    assert not dev.kinds("Secret")
+    auth = predictor_pod(dev)["containers"][0]
+    assert env_of(auth)["ENV"] == "dev"
+    assert "JWT_SECRET" not in env_of(auth) and "USERS_FILE" not in env_of(auth)
+    assert "WARNING: env=dev" in dev.notes
+
+
+def test_the_signing_key_and_users_come_from_the_secret(rendered_prod: Rendered) -> None:
+    auth = predictor_pod(rendered_prod)["containers"][0]
+    env = env_of(auth)
+    assert env["USERS_FILE"] == "/etc/agi-credit/users.yaml"
+    if env["JWT_ALGORITHM"] == "HS256":
+        assert set(env["JWT_SECRET"]) == {"secretKeyRef"}
+    else:
+        assert env["JWT_PRIVATE_KEY_PATH"] == "/etc/agi-credit/jwt-private-key.pem"
+    mount = next(m for m in auth["volumeMounts"] if m["mountPath"] == "/etc/agi-credit")
+    assert mount["readOnly"] is True
