@@ -23,7 +23,6 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import chart_pods
-import httpx
 import yaml
 
 REPO = Path(__file__).resolve().parents[1]
@@ -68,18 +67,6 @@ def compose_command() -> list[str]:
     if shutil.which("docker-compose"):
         return ["docker-compose"]
     sys.exit("neither `docker compose` nor `docker-compose` is installed")
-
-
-def wait_ready(url: str, timeout: float) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            if httpx.get(url, timeout=2).status_code == 200:
-                return
-        except httpx.TransportError:
-            pass
-        time.sleep(1)
-    raise SystemExit(f"{url} not ready in {timeout:.0f} s")
 
 
 def leftovers() -> dict[str, str]:
@@ -136,7 +123,7 @@ def main() -> None:
                 # `up --build` as a user runs it; the extra CA (docker-compose.build.yml) is
                 # what pip inside the builds needs on this machine.
                 sh(*stack, "-f", "docker-compose.build.yml", "up", "-d", "--build")
-                wait_ready(f"{url}/ready", timeout=600)
+                chart_pods.wait_ready(f"{url}/ready", timeout=600)
             with step("end-to-end tests through auth"):
                 run = " ".join([*stack, "run", "--rm", "-T", "--entrypoint", "env", "training"])
                 sh(
