@@ -8,12 +8,12 @@ BIN := $(VENV)/bin
 INSTALLED := $(VENV)/.installed
 export TZ ?= UTC
 
-.PHONY: help setup r-deps run serve test test-containers lint format bench-train bench-serve images \
-	compose-up compose-down clean
+.PHONY: help setup r-deps k8s-tools run serve test test-containers kind-e2e k8s lint format \
+	bench-train bench-serve images compose-up compose-down clean
 
 help: ## List the targets
-	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | \
-		awk 'BEGIN {FS = ":.*## "}; {printf "  \033[36m%-12s\033[0m %s\n", $$1, $$2}'
+	@grep -hE '^[a-zA-Z0-9_-]+:.*## ' $(MAKEFILE_LIST) | \
+		awk 'BEGIN {FS = ":.*## "}; {printf "  \033[36m%-15s\033[0m %s\n", $$1, $$2}'
 
 setup: r-deps $(INSTALLED) ## Install R (Debian packages, as root) and the .venv; quick when done
 
@@ -36,7 +36,11 @@ serve: setup ## Serve the model store with the KServe predictor (HTTP :8080, gRP
 	@echo "    -d '{\"instances\": [{\"AMT_INCOME_TOTAL\": 5000, \"AMT_CREDIT\": 200000, \"DAYS_BIRTH\": -12000, \"AMT_GOODS_PRICE\": 180000}]}'"
 	$(BIN)/agi-credit serve
 
-test: setup ## Run the test suite (real R, real processes)
+# kustomize (k8s/ is built with it in the tests): Debian's, into .venv/bin, when missing.
+k8s-tools: $(INSTALLED)
+	@scripts/ensure-k8s-tools.sh kustomize
+
+test: setup k8s-tools ## Run the test suite (real R, real processes, the chart and k8s/ rendered)
 	$(BIN)/pytest
 
 lint: setup ## ruff, mypy and hadolint
@@ -76,6 +80,14 @@ compose-down: ## Stop the compose stack (its volumes stay: add ARGS=-v to remove
 
 test-containers: setup ## Images, the compose stack and the end-to-end tests through auth (installs Docker)
 	$(BIN)/python scripts/test_containers.py
+
+MODE ?= deployment
+
+kind-e2e: setup ## On a kind cluster: images, install (MODE=deployment|kserve|kustomize), tests/e2e, helm test
+	MODE=$(MODE) $(BIN)/python scripts/kind_e2e.py
+
+k8s: setup ## Regenerate k8s/base from the chart (tests check it is current)
+	$(BIN)/python scripts/render_k8s.py
 
 clean: ## Remove the venv, caches and the local store (keeps data/)
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache artifacts src/*.egg-info

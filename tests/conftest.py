@@ -28,12 +28,19 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group.addoption("--stack-run", help="a command prefix that runs beside the stack's store")
     group.addoption("--stack-user", help="a user of the stack (default: admin, ENV=dev)")
     group.addoption("--stack-password", help="that user's password (default: 123456)")
+    group.addoption(
+        "--kind-namespace", help="the stack's namespace in a cluster (tests/e2e/kind, kind-e2e)"
+    )
+    group.addoption("--kind-context", help="its kubeconfig context (default: the current one)")
 
 
 def pytest_ignore_collect(collection_path: Path, config: pytest.Config) -> bool | None:
     """tests/e2e runs only against a stack (`make test-containers`), not in `make test`."""
     if "e2e" in collection_path.parts and not config.getoption("--stack-url"):
         return True
+    kind = Path(__file__).parent / "e2e" / "kind"
+    if collection_path.is_relative_to(kind) and not config.getoption("--kind-namespace"):
+        return True  # the cluster checks need a cluster (make kind-e2e)
     return None
 
 

@@ -126,6 +126,59 @@ def all_containers(pod: dict[str, Any]) -> list[dict[str, Any]]:
     return [*pod.get("initContainers", []), *pod.get("containers", [])]
 
 
+def pods_of(objects: list[dict[str, Any]]) -> list[tuple[str, dict[str, Any]]]:
+    """(`Kind/name`, pod spec) of every pod the objects run."""
+    return [
+        (f"{obj['kind']}/{obj['metadata']['name']}", pod)
+        for obj in objects
+        if obj["kind"] in POD_KINDS
+        for pod in pod_specs(obj)
+    ]
+
+
+# --- security properties, asserted on every pod (the chart's and k8s/'s) -------------------
+
+
+def assert_runs_as_non_root_10001_with_seccomp(where: str, pod: dict[str, Any]) -> None:
+    context = pod["securityContext"]
+    assert context["runAsNonRoot"] is True, where
+    assert context["runAsUser"] == context["runAsGroup"] == context["fsGroup"] == 10001, where
+    assert context["seccompProfile"] == {"type": "RuntimeDefault"}, where
+
+
+def assert_containers_are_read_only_unprivileged_and_without_capabilities(
+    where: str, pod: dict[str, Any]
+) -> None:
+    for container in all_containers(pod):
+        context = container["securityContext"]
+        name = f"{where}:{container['name']}"
+        assert context["runAsNonRoot"] is True, name
+        assert context["readOnlyRootFilesystem"] is True, name
+        assert context["allowPrivilegeEscalation"] is False, name
+        assert context.get("privileged", False) is False, name
+        assert context["capabilities"] == {"drop": ["ALL"]}, name
+        assert context["seccompProfile"] == {"type": "RuntimeDefault"}, name
+
+
+def assert_writes_only_to_an_emptydir_tmp_and_its_volumes(where: str, pod: dict[str, Any]) -> None:
+    volumes = {v["name"]: v for v in pod.get("volumes", [])}
+    for container in all_containers(pod):
+        mounts = {m["mountPath"]: m for m in container.get("volumeMounts", [])}
+        tmp = mounts["/tmp"]
+        assert "emptyDir" in volumes[tmp["name"]], where
+        assert volumes[tmp["name"]]["emptyDir"].get("sizeLimit"), where
+    assert not any("hostPath" in v for v in volumes.values()), where
+
+
+def assert_no_token_or_host_namespaces(
+    where: str, pod: dict[str, Any], service_account: str
+) -> None:
+    assert pod["automountServiceAccountToken"] is False, where
+    assert pod["serviceAccountName"] == service_account, where
+    for host in ("hostNetwork", "hostPID", "hostIPC"):
+        assert not pod.get(host), (where, host)
+
+
 def env_of(container: dict[str, Any]) -> dict[str, Any]:
     """name -> value (or the valueFrom mapping)."""
     return {e["name"]: e.get("value", e.get("valueFrom")) for e in container.get("env", [])}

@@ -11,69 +11,47 @@ from typing import Any
 import pytest
 
 from tests.chart.chart import (
-    POD_KINDS,
     Rendered,
     all_containers,
+    assert_containers_are_read_only_unprivileged_and_without_capabilities,
+    assert_no_token_or_host_namespaces,
+    assert_runs_as_non_root_10001_with_seccomp,
+    assert_writes_only_to_an_emptydir_tmp_and_its_volumes,
     env_of,
-    pod_specs,
+    pods_of,
     predictor_pod,
     rendered_case,
 )
 
 
 def pods(rendered: Rendered) -> list[tuple[str, dict[str, Any]]]:
-    found = [
-        (f"{obj['kind']}/{obj['metadata']['name']}", pod)
-        for obj in rendered.objects
-        if obj["kind"] in POD_KINDS
-        for pod in pod_specs(obj)
-    ]
+    found = pods_of(rendered.objects)
     assert found
     return found
 
 
 def test_every_pod_runs_as_non_root_10001_with_seccomp(rendered: Rendered) -> None:
     for where, pod in pods(rendered):
-        context = pod["securityContext"]
-        assert context["runAsNonRoot"] is True, where
-        assert context["runAsUser"] == context["runAsGroup"] == context["fsGroup"] == 10001, where
-        assert context["seccompProfile"] == {"type": "RuntimeDefault"}, where
+        assert_runs_as_non_root_10001_with_seccomp(where, pod)
 
 
 def test_every_container_is_read_only_unprivileged_and_without_capabilities(
     rendered: Rendered,
 ) -> None:
     for where, pod in pods(rendered):
-        for container in all_containers(pod):
-            context = container["securityContext"]
-            name = f"{where}:{container['name']}"
-            assert context["runAsNonRoot"] is True, name
-            assert context["readOnlyRootFilesystem"] is True, name
-            assert context["allowPrivilegeEscalation"] is False, name
-            assert context.get("privileged", False) is False, name
-            assert context["capabilities"] == {"drop": ["ALL"]}, name
-            assert context["seccompProfile"] == {"type": "RuntimeDefault"}, name
+        assert_containers_are_read_only_unprivileged_and_without_capabilities(where, pod)
 
 
 def test_every_container_writes_only_to_an_emptydir_tmp_and_its_volumes(
     rendered: Rendered,
 ) -> None:
     for where, pod in pods(rendered):
-        volumes = {v["name"]: v for v in pod.get("volumes", [])}
-        for container in all_containers(pod):
-            mounts = {m["mountPath"]: m for m in container.get("volumeMounts", [])}
-            tmp = mounts["/tmp"]
-            assert "emptyDir" in volumes[tmp["name"]], where
-            assert volumes[tmp["name"]]["emptyDir"].get("sizeLimit"), where
-        assert not any("hostPath" in v for v in volumes.values()), where
+        assert_writes_only_to_an_emptydir_tmp_and_its_volumes(where, pod)
 
 
 def test_no_pod_gets_a_service_account_token_or_host_namespaces(rendered: Rendered) -> None:
     for where, pod in pods(rendered):
-        assert pod["automountServiceAccountToken"] is False, where
-        assert pod["serviceAccountName"] == "credit-agi-credit", where
-        for host in ("hostNetwork", "hostPID", "hostIPC"):
-            assert not pod.get(host), (where, host)
+        assert_no_token_or_host_namespaces(where, pod, "credit-agi-credit")
     for account in rendered.kinds("ServiceAccount"):
         assert account["automountServiceAccountToken"] is False
 

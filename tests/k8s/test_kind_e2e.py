@@ -1,0 +1,93 @@
+"""The plumbing of `make kind-e2e` that runs without a cluster: the command wrapper that
+brings a Job's stdout back byte for byte, the port-forward's byte pump, and the gating of
+tests/e2e/kind (not collected without a cluster to name; skipped, with the reason, when the
+named cluster does not answer)."""
+
+from __future__ import annotations
+
+import socket
+import subprocess
+import sys
+import threading
+
+from tests.chart.chart import REPO
+from tests.e2e.kind.cluster import _pump_both_ways, unwrap, wrapped
+from tests.servers import clean_env
+
+
+def test_a_wrapped_command_gives_back_its_stdout_byte_for_byte_and_its_status() -> None:
+    payload = bytes(range(256)) * 3  # an .rds is binary: every byte value, newlines too
+    code = (
+        "import sys; sys.stderr.write('training...\\n'); sys.stderr.flush(); "
+        f"sys.stdout.buffer.write({payload!r}); sys.exit(3)"
+    )
+    argv = wrapped([sys.executable, "-c", code])
+    argv[0] = sys.executable  # the image's `python`
+    done = subprocess.run(argv, capture_output=True, text=True, check=False)
+    # pod logs interleave both streams: give them as one text
+    stdout, stderr = unwrap(done.stderr + done.stdout)
+    assert done.returncode == 3
+    assert stdout == payload
+    assert stderr.strip() == "training..."
+
+
+def test_the_port_forward_pump_carries_both_directions_until_either_side_closes() -> None:
+    listener = socket.create_server(("127.0.0.1", 0))
+    pod_side, pod = socket.socketpair()  # what PortForward.socket(port) gives
+
+    def echo_pod() -> None:
+        while data := pod.recv(65536):
+            pod.sendall(data.upper())
+        pod.close()
+
+    def relay() -> None:
+        local, _ = listener.accept()
+        _pump_both_ways(local, pod_side)
+        local.close()
+
+    threads = [threading.Thread(target=f, daemon=True) for f in (echo_pod, relay)]
+    for thread in threads:
+        thread.start()
+    with socket.create_connection(listener.getsockname(), timeout=5) as client:
+        client.sendall(b"x" * 200_000)
+        received = b""
+        while len(received) < 200_000:
+            received += client.recv(65536)
+        assert received == b"X" * 200_000
+        client.shutdown(socket.SHUT_WR)
+        assert client.recv(10) == b""  # closed through the pump
+    for thread in threads:
+        thread.join(timeout=5)
+        assert not thread.is_alive()
+    pod_side.close()  # PortForward.close() does it in the relay
+    listener.close()
+
+
+def pytest_run(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", *args],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        check=False,
+        env=clean_env({"KUBECONFIG": str(REPO / "build" / "no-such-kubeconfig")}),
+        timeout=300,
+    )
+
+
+def test_the_cluster_tests_are_not_collected_without_a_cluster_to_name() -> None:
+    done = pytest_run("--collect-only", "-q", "tests/e2e/kind")
+    assert "no tests collected" in done.stdout, done.stdout + done.stderr
+
+
+def test_the_cluster_tests_skip_with_the_reason_when_no_cluster_answers() -> None:
+    done = pytest_run(
+        "tests/e2e/kind/test_cluster.py::test_the_first_training_job_completed",
+        "-rs",
+        "--stack-url=http://127.0.0.1:9",
+        "--stack-run=true",
+        "--kind-namespace=agi-credit",
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "1 skipped" in done.stdout
+    assert "no Kubernetes cluster reachable" in done.stdout
