@@ -41,7 +41,7 @@ dockerfile_of() {
 }
 for name in $IMAGES; do dockerfile_of "$name" >/dev/null; done
 
-scripts/ensure-docker.sh
+scripts/ensure-docker.sh engine
 scripts/base-image.sh
 
 # `DOCKER_BUILDKIT=1 docker build` needs the buildx plugin from Docker 23 on; Debian

@@ -7,7 +7,7 @@
 # docker-compose with apt, the v2 plugin's binary out of trixie's .deb (checksum-pinned);
 # and starts dockerd in the background when nothing answers (there is no systemd here; log
 # in $DOCKERD_LOG). Otherwise it says what is missing and exits 1. Quick and silent when
-# everything is there.
+# everything is there. With the argument `engine`, an answering engine is enough.
 set -euo pipefail
 
 DOCKERD_LOG=${DOCKERD_LOG:-/var/log/dockerd.log}
@@ -25,6 +25,10 @@ engine_ok() { docker info >/dev/null 2>&1; }
 compose_v1_ok() { command -v docker-compose >/dev/null 2>&1 && docker-compose version >/dev/null 2>&1; }
 compose_v2_ok() { docker compose version >/dev/null 2>&1; }
 
+# `ensure-docker.sh engine`: only the engine (image builds, kind), not Compose.
+if [ "${1:-}" = engine ] && engine_ok; then
+  exit 0
+fi
 if engine_ok && compose_v1_ok && compose_v2_ok; then
   exit 0
 fi

@@ -13,7 +13,7 @@ the namespace's events and every container's logs. The GitHub workflow runs this
 
 Environment: KIND_CLUSTER (default agi-credit-e2e), KEEP_CLUSTER=1 keeps a cluster this
 run created, TAG=... skips the image build and loads that tag.
-Needs Docker, and helm for the chart modes; kind, kubectl and kustomize are fetched from
+Needs Docker, and helm for the chart modes; kind and kubectl are fetched from
 Debian into .venv/bin when missing (scripts/ensure-k8s-tools.sh).
 """
 
@@ -46,6 +46,30 @@ CHART_VALUES = {
     "kserve": CHART / "ci" / "kserve-values.yaml",
 }
 CI_USER, CI_PASSWORD = "ci", "ci-password-not-a-secret"  # in those values files
+
+
+def chart_overrides(tag: str) -> dict[str, object]:
+    """What the install sets over the CI values: the images just loaded, and retraining on
+    demand (tests/e2e/kind: `kubectl create job --from=cronjob/...`)."""
+    return {
+        "image": {"tag": tag},
+        "training": {"cronJob": {"enabled": True, "suspend": True}},
+    }
+
+
+def set_arguments(values: dict[str, object], prefix: str = "") -> list[str]:
+    """`--set` arguments for nested values (strings with --set-string)."""
+    arguments: list[str] = []
+    for key, value in values.items():
+        if isinstance(value, dict):
+            arguments += set_arguments(value, f"{prefix}{key}.")
+        elif isinstance(value, str):
+            arguments += ["--set-string", f"{prefix}{key}={value}"]
+        else:
+            arguments += ["--set", f"{prefix}{key}={str(value).lower()}"]
+    return arguments
+
+
 # Versions of what KServe mode installs first (see README, On Kubernetes).
 CERT_MANAGER_VERSION = "v1.19.1"
 KSERVE_VERSION = "v0.20.0"
@@ -93,8 +117,8 @@ def pinned_overlay(tag: str, directory: Path) -> Path:
 
 def require_tools(mode: str) -> None:
     os.environ["PATH"] = f"{REPO / '.venv' / 'bin'}{os.pathsep}{os.environ['PATH']}"
-    sh("scripts/ensure-docker.sh")
-    sh("scripts/ensure-k8s-tools.sh", "kind", "kubectl", "kustomize")
+    sh("scripts/ensure-docker.sh", "engine")
+    sh("scripts/ensure-k8s-tools.sh", "kind", "kubectl")
     if mode != "kustomize" and subprocess.run(["helm", "version"], capture_output=True).returncode:
         sys.exit(
             "kind-e2e: helm is missing (https://helm.sh/docs/intro/install/); "
@@ -118,26 +142,48 @@ def ensure_cluster(name: str) -> bool:
     return True
 
 
-def install_kserve() -> None:
-    """cert-manager, then KServe's CRDs and controller, in raw-deployment mode."""
+def install_kserve(context: str) -> None:
+    """cert-manager, then KServe's CRDs and controller, raw deployment ("Standard") the
+    default, without Istio or Knative; returns once its webhooks answer."""
+    kube = ["--kube-context", context]
     sh(
         "helm", "upgrade", "--install", "cert-manager",
         "oci://quay.io/jetstack/charts/cert-manager", "--version", CERT_MANAGER_VERSION,
-        "--namespace", "cert-manager", "--create-namespace",
+        *kube, "--namespace", "cert-manager", "--create-namespace",
         "--set", "crds.enabled=true", "--wait", "--timeout", "10m",
     )  # fmt: skip
     sh(
         "helm", "upgrade", "--install", "kserve-crd",
         "oci://ghcr.io/kserve/charts/kserve-crd", "--version", KSERVE_VERSION,
-        "--namespace", "kserve", "--create-namespace", "--wait",
+        *kube, "--namespace", "kserve", "--create-namespace", "--wait",
     )  # fmt: skip
-    sh(
-        "helm", "upgrade", "--install", "kserve",
+    # The chart's certificate may wait for cert-manager's CA injection: retry, as KServe's
+    # own installer does (hack/setup/infra/manage.kserve-helm.sh).
+    retry(
+        "helm", "upgrade", "--install", "kserve-resources",
         "oci://ghcr.io/kserve/charts/kserve-resources", "--version", KSERVE_VERSION,
-        "--namespace", "kserve",
-        "--set", "kserve.controller.deploymentMode=RawDeployment",
-        "--wait", "--timeout", "10m",
+        *kube, "--namespace", "kserve", "--wait", "--timeout", "10m",
+        "--set", "kserve.controller.deploymentMode=Standard",
+        "--set", "kserve.controller.gateway.disableIstioVirtualHost=true",
+        "--set", "kserve.controller.gateway.disableIngressCreation=true",
     )  # fmt: skip
+    kubectl = ["kubectl", "--context", context, "-n", "kserve", "wait", "--timeout=300s"]
+    sh(*kubectl, "--for=condition=Ready", "certificate/serving-cert")
+    sh(*kubectl, "--for=condition=Available", "deployment/kserve-controller-manager")
+    webhook = "endpoints/kserve-webhook-server-service"
+    sh(*kubectl, "--for=jsonpath={.subsets[0].addresses}", webhook)
+
+
+def retry(*argv: str | Path, attempts: int = 3, pause: float = 15) -> None:
+    for attempt in range(1, attempts + 1):
+        try:
+            sh(*argv)
+            return
+        except subprocess.CalledProcessError:
+            if attempt == attempts:
+                raise
+            print(f"attempt {attempt} failed; again in {pause:.0f} s", flush=True)
+            time.sleep(pause)
 
 
 def install(mode: str, tag: str, context: str) -> None:
@@ -146,14 +192,12 @@ def install(mode: str, tag: str, context: str) -> None:
         sh("kubectl", "--context", context, "apply", "-k", overlay)
         return
     if mode == "kserve":
-        install_kserve()
-    sh(
+        install_kserve(context)
+    # retried: in KServe mode the first InferenceService may meet a webhook still warming up
+    retry(
         "helm", "upgrade", "--install", RELEASE, CHART, "--kube-context", context,
         "--namespace", NAMESPACE, "--create-namespace", "-f", CHART_VALUES[mode],
-        "--set", f"image.tag={tag}",
-        # retraining on demand (tests/e2e/kind: kubectl create job --from=cronjob/...)
-        "--set", "training.cronJob.enabled=true", "--set", "training.cronJob.suspend=true",
-        "--wait", "--timeout", "15m",
+        *set_arguments(chart_overrides(tag)), "--wait", "--timeout", "15m",
     )  # fmt: skip
 
 
@@ -163,7 +207,7 @@ def run_tests(mode: str, cluster: Cluster, context: str) -> None:
         sys.executable, "-m", "tests.e2e.kind.run_job", "--context", context,
         "--namespace", NAMESPACE,
         # the retrain of tests/e2e must be promoted whatever its AUC on fresh synthetic data
-        "--env", "MIN_AUC=0", "--env", "AUC_TOLERANCE=1", "--env", "DATA_PATH=/tmp/data.csv",
+        "--env", "MIN_AUC=0", "--env", "AUC_TOLERANCE=1",
         "--",
     ]  # fmt: skip
     with cluster.port_forward(8000) as port:

@@ -5,13 +5,27 @@ named cluster does not answer)."""
 
 from __future__ import annotations
 
+import re
 import socket
 import subprocess
 import sys
 import threading
+from typing import Any
 
-from tests.chart.chart import REPO
+import argon2
+import pytest
+
+from tests.chart.chart import (
+    KUBERNETES_VERSIONS,
+    REPO,
+    Rendered,
+    all_containers,
+    load_values,
+    pods_of,
+    validate,
+)
 from tests.e2e.kind.cluster import _pump_both_ways, unwrap, wrapped
+from tests.k8s.scripts import script
 from tests.servers import clean_env
 
 
@@ -91,3 +105,38 @@ def test_the_cluster_tests_skip_with_the_reason_when_no_cluster_answers() -> Non
     assert done.returncode == 0, done.stdout + done.stderr
     assert "1 skipped" in done.stdout
     assert "no Kubernetes cluster reachable" in done.stdout
+
+
+@pytest.mark.parametrize("mode", ["deployment", "kserve"])
+def test_what_kind_e2e_installs_renders_and_validates(mode: str) -> None:
+    kind_e2e = script("kind_e2e")
+    values = load_values(kind_e2e.CHART_VALUES[mode])
+    overrides = kind_e2e.chart_overrides("20261126-abc1234")
+    rendered = Rendered.of(mode, merged(values, overrides))
+    for obj in rendered.objects:
+        validate(obj, KUBERNETES_VERSIONS[-1])
+    assert rendered.one("CronJob")["spec"]["suspend"] is True
+    images = {c["image"] for _, pod in pods_of(rendered.objects) for c in all_containers(pod)}
+    assert images and all(i.endswith(":20261126-abc1234") for i in images), images
+    assert "--set-string" in kind_e2e.set_arguments(overrides)
+
+
+def test_the_user_kind_e2e_logs_in_as_is_in_both_values_files() -> None:
+    kind_e2e = script("kind_e2e")
+    hasher = argon2.PasswordHasher()
+    for path in kind_e2e.CHART_VALUES.values():
+        text = path.read_text(encoding="utf-8")
+        hashes = re.findall(r'"(\$argon2id\$[^"]+)"', text)
+        assert hashes, path
+        assert hasher.verify(hashes[0], kind_e2e.CI_PASSWORD)
+        assert f"username: {kind_e2e.CI_USER}" in text
+
+
+def merged(base: dict[str, Any], extra: dict[str, Any]) -> dict[str, Any]:
+    out = dict(base)
+    for key, value in extra.items():
+        if isinstance(value, dict) and isinstance(out.get(key), dict):
+            out[key] = merged(out[key], value)
+        else:
+            out[key] = value
+    return out

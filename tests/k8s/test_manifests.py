@@ -8,13 +8,10 @@ writes today."""
 from __future__ import annotations
 
 import functools
-import importlib.util
 import os
 import shutil
 import subprocess
-import sys
 from pathlib import Path
-from types import ModuleType
 from typing import Any
 
 import pytest
@@ -33,19 +30,10 @@ from tests.chart.chart import (
     pods_of,
     validate_kubernetes,
 )
+from tests.k8s.scripts import script
 
 K8S = REPO / "k8s"
 KUSTOMIZATIONS = {"base": K8S / "base", "kind": K8S / "overlays" / "kind"}
-
-
-def script(name: str) -> ModuleType:
-    """A module of scripts/ (not a package), imported by path."""
-    spec = importlib.util.spec_from_file_location(name, REPO / "scripts" / f"{name}.py")
-    assert spec and spec.loader
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[name] = module
-    spec.loader.exec_module(module)
-    return module
 
 
 def kustomize_binary() -> str:
