@@ -25,13 +25,12 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO))  # tests.e2e.kind, the cluster helpers shared with the tests
+sys.path[:0] = [str(REPO), str(REPO / "scripts")]  # tests.e2e.kind's helpers; steps
 
+from steps import print_timings, sh, step  # noqa: E402
 from tests.e2e.kind.cluster import Cluster, ClusterError  # noqa: E402
 
 MODES = ("deployment", "kserve", "kustomize")
@@ -73,31 +72,6 @@ def set_arguments(values: dict[str, object], prefix: str = "") -> list[str]:
 # Versions of what KServe mode installs first (see README, On Kubernetes).
 CERT_MANAGER_VERSION = "v1.19.1"
 KSERVE_VERSION = "v0.20.0"
-timings: list[tuple[str, float]] = []
-
-
-@contextmanager
-def step(name: str) -> Iterator[None]:
-    print(f"\n== {name}", flush=True)
-    started = time.monotonic()
-    try:
-        yield
-    finally:
-        timings.append((name, time.monotonic() - started))
-        print(f"== {name}: {timings[-1][1]:.1f} s", flush=True)
-
-
-def sh(*argv: str | Path, capture: bool = False, env: dict[str, str] | None = None) -> str:
-    print("$", shlex.join(str(a) for a in argv), flush=True)
-    done = subprocess.run(
-        [str(a) for a in argv],
-        cwd=REPO,
-        check=True,
-        text=True,
-        stdout=subprocess.PIPE if capture else None,
-        env={**os.environ, **(env or {})},
-    )
-    return done.stdout or ""
 
 
 def pinned_overlay(tag: str, directory: Path) -> Path:
@@ -260,9 +234,7 @@ def main() -> None:
         if created and os.environ.get("KEEP_CLUSTER") != "1":
             with step("delete the cluster"):
                 sh("kind", "delete", "cluster", "--name", cluster_name)
-    print(f"\nkind-e2e ({mode}): passed")
-    for name, seconds in timings:
-        print(f"  {name:52} {seconds:7.1f} s")
+    print_timings(f"kind-e2e ({mode})")
 
 
 if __name__ == "__main__":

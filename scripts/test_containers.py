@@ -10,47 +10,20 @@ runs the Helm chart's training and predictor pods with podman and tests/e2e thro
 
 from __future__ import annotations
 
-import os
 import secrets
 import shutil
 import socket
 import subprocess
 import sys
 import tempfile
-import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
 import chart_pods
 import yaml
+from steps import print_timings, sh, step
 
 REPO = Path(__file__).resolve().parents[1]
 PROJECT = "agi-credit-e2e"
-timings: list[tuple[str, float]] = []
-
-
-@contextmanager
-def step(name: str) -> Iterator[None]:
-    print(f"\n== {name}", flush=True)
-    started = time.monotonic()
-    try:
-        yield
-    finally:
-        timings.append((name, time.monotonic() - started))
-        print(f"== {name}: {timings[-1][1]:.1f} s", flush=True)
-
-
-def sh(*argv: str | Path, capture: bool = False, env: dict[str, str] | None = None) -> str:
-    done = subprocess.run(
-        [str(a) for a in argv],
-        cwd=REPO,
-        check=True,
-        text=True,
-        stdout=subprocess.PIPE if capture else None,
-        env={**os.environ, **(env or {})},
-    )
-    return done.stdout or ""
 
 
 def free_port() -> int:
@@ -150,9 +123,7 @@ def main() -> None:
         sh("scripts/ensure-podman.sh")
     with step("the chart's pods with podman: training pod, predictor pod, e2e"):
         chart_pods.run(tag, free_port())
-    print("\ntest-containers: passed")
-    for name, seconds in timings:
-        print(f"  {name:42} {seconds:7.1f} s")
+    print_timings("test-containers")
 
 
 if __name__ == "__main__":

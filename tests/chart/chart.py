@@ -51,6 +51,17 @@ def load_values(path: Path) -> dict[str, Any]:
     return values
 
 
+def merged(base: dict[str, Any], override: dict[str, Any]) -> dict[str, Any]:
+    """`base` with `override` merged in, mapping by mapping (as Helm merges values)."""
+    out = dict(base)
+    for key, value in override.items():
+        if isinstance(value, dict) and isinstance(out.get(key), dict):
+            out[key] = merged(out[key], value)
+        else:
+            out[key] = value
+    return out
+
+
 @functools.cache
 def chart() -> helm.Chart:
     """The chart, loaded once per process (the handle is immutable and thread-safe)."""

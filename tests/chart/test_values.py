@@ -12,7 +12,7 @@ import helm_python as helm
 import pytest
 import yaml
 
-from tests.chart.chart import CHART, CI_VALUES, NAMESPACE, case_name, load_values, render
+from tests.chart.chart import CHART, CI_VALUES, NAMESPACE, case_name, load_values, merged, render
 
 SCHEMA = json.loads((CHART / "values.schema.json").read_text(encoding="utf-8"))
 VALUES_TEXT = (CHART / "values.yaml").read_text(encoding="utf-8")
@@ -29,16 +29,6 @@ PASS_THROUGH = {
 }
 
 GOOD_PROD = load_values(CHART / "ci" / "default-values.yaml")
-
-
-def merged(base: dict[str, Any], override: dict[str, Any]) -> dict[str, Any]:
-    out = dict(base)
-    for key, value in override.items():
-        if isinstance(value, dict) and isinstance(out.get(key), dict):
-            out[key] = merged(out[key], value)
-        else:
-            out[key] = value
-    return out
 
 
 def resolve(node: dict[str, Any]) -> tuple[str | None, dict[str, Any]]:

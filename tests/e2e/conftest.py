@@ -5,8 +5,10 @@
                      run --rm -T --entrypoint env training"
 
 `--stack-url` is the auth sidecar, the only door. `--stack-run` is a command prefix that runs
-a command beside the stack's model store (mounted at /mnt/store): the tests append
-`agi-credit train …`, `agi-credit promote vN`, or `cat /mnt/store/…`.
+a command beside the stack's model store (at $MODEL_STORE): the tests append
+`agi-credit train …`, `agi-credit promote vN`, or `sh -c 'cat "$MODEL_STORE/…"'`. On a
+cluster the prefix is `python -m tests.e2e.kind.run_job … --` (a Job from the training
+CronJob).
 """
 
 from __future__ import annotations

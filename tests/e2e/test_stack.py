@@ -65,7 +65,8 @@ def test_predict_equals_r_on_the_same_artifact(
 ) -> None:
     version = current_version(stack, headers)
     rds = tmp_path / f"model_{version}.rds"
-    rds.write_bytes(stack.run("cat", f"/mnt/store/models/model_{version}.rds"))
+    # $MODEL_STORE: /mnt/store in compose, /mnt/store/<persistence.subPath> from the chart
+    rds.write_bytes(stack.run("sh", "-c", f'cat "$MODEL_STORE/models/model_{version}.rds"'))
     columns = {f: [row[f] for row in APPLICANTS] for f in FEATURES}
     want = r_predictions(rds, columns, RECIPE_GLM)
     response = httpx.post(f"{stack.url}/predict", json=APPLICANTS, headers=headers)

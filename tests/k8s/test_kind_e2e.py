@@ -10,7 +10,6 @@ import socket
 import subprocess
 import sys
 import threading
-from typing import Any
 
 import argon2
 import pytest
@@ -21,6 +20,7 @@ from tests.chart.chart import (
     Rendered,
     all_containers,
     load_values,
+    merged,
     pods_of,
     validate,
 )
@@ -130,13 +130,3 @@ def test_the_user_kind_e2e_logs_in_as_is_in_both_values_files() -> None:
         assert hashes, path
         assert hasher.verify(hashes[0], kind_e2e.CI_PASSWORD)
         assert f"username: {kind_e2e.CI_USER}" in text
-
-
-def merged(base: dict[str, Any], extra: dict[str, Any]) -> dict[str, Any]:
-    out = dict(base)
-    for key, value in extra.items():
-        if isinstance(value, dict) and isinstance(out.get(key), dict):
-            out[key] = merged(out[key], value)
-        else:
-            out[key] = value
-    return out

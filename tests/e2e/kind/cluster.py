@@ -80,7 +80,9 @@ class Cluster:
             status = self.batch.read_namespaced_job_status(name, self.namespace).status
             if status.succeeded:
                 return
-            failed = [c for c in status.conditions or [] if c.type == "Failed" and c.status]
+            failed = [
+                c for c in status.conditions or [] if c.type == "Failed" and c.status == "True"
+            ]
             if failed:
                 raise ClusterError(f"job {name} failed: {failed[0].message}\n{self.job_logs(name)}")
             time.sleep(2)
