@@ -43,11 +43,13 @@ k8s-tools: $(INSTALLED)
 test: setup k8s-tools ## Run the test suite (real R, real processes, the chart and k8s/ rendered)
 	$(BIN)/pytest
 
-lint: setup ## ruff, mypy and hadolint
+lint: setup ## ruff, mypy, hadolint, bandit and pip-audit
 	$(BIN)/ruff check src tests bench scripts charts
 	$(BIN)/ruff format --check src tests bench scripts charts
 	$(BIN)/mypy
 	$(BIN)/hadolint training-job/Dockerfile predictor/Dockerfile auth/Dockerfile
+	$(BIN)/bandit -q -c pyproject.toml -r src
+	@scripts/audit.sh
 
 format: setup ## Format the code with ruff
 	$(BIN)/ruff format src tests bench scripts charts

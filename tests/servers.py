@@ -28,6 +28,7 @@ _INHERITED = ("PATH", "HOME", "LANG", "LC_ALL", "LC_CTYPE", "TMPDIR", "VIRTUAL_E
 
 SECRET = "s" * 16 + "-test-secret-of-32-bytes-or-more"
 USER, PASSWORD = "analyst", "correct horse battery"
+ADMIN, ADMIN_PASSWORD = "auditor", "an admin password of sorts"
 
 
 def clean_env(extra: dict[str, str] | None = None) -> dict[str, str]:
@@ -190,15 +191,19 @@ def running_sidecar(
         yield Sidecar(process, port, log_path, predictor)
 
 
-def users_add(path: Path, name: str, password: str) -> subprocess.CompletedProcess[str]:
-    """`agi-credit users add NAME --file PATH --password-stdin`, as a user runs it."""
+def users_add(
+    path: Path, name: str, password: str, role: str = "predict"
+) -> subprocess.CompletedProcess[str]:
+    """`agi-credit users add NAME --file PATH --role ROLE --password-stdin`, as a user runs it."""
     return run_cli(
-        "users", "add", name, "--file", path, "--password-stdin", stdin=password + "\n", timeout=60
-    )
+        "users", "add", name, "--file", path, "--role", role, "--password-stdin",
+        stdin=password + "\n", timeout=60,
+    )  # fmt: skip
 
 
-def make_users_file(path: Path, users: dict[str, str]) -> Path:
+def make_users_file(path: Path, users: dict[str, str], roles: dict[str, str] | None = None) -> Path:
+    """A users file of `users` (name -> password), with `roles` (name -> role; predict)."""
     for name, password in users.items():
-        result = users_add(path, name, password)
+        result = users_add(path, name, password, (roles or {}).get(name, "predict"))
         assert result.returncode == 0, result.stderr
     return path

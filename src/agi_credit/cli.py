@@ -7,6 +7,7 @@ import signal
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
+from enum import StrEnum
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, NoReturn, TypeVar
 
@@ -340,33 +341,80 @@ users_app = typer.Typer(help="Manage the users of the auth sidecar.", no_args_is
 app.add_typer(users_app, name="users")
 
 
+UsersFileOption = Annotated[
+    Path | None, typer.Option("--file", help="Users file (default: USERS_FILE).")
+]
+
+
+def _users_file(file: Path | None) -> Path:
+    path = file or _settings(AuthSettings).users_file
+    if path is None:
+        _fail("no users file: pass --file or set USERS_FILE")
+    return path
+
+
+class RoleChoice(StrEnum):
+    predict = "predict"
+    admin = "admin"
+
+
 @users_app.command("add")
 def users_add(
     name: Annotated[str, typer.Argument(help="The user name.")],
-    file: Annotated[
-        Path | None, typer.Option("--file", help="Users file (default: USERS_FILE).")
-    ] = None,
+    file: UsersFileOption = None,
+    role: Annotated[
+        RoleChoice,
+        typer.Option(help="predict: /predict, /model-info, v2 inference; admin: also the details."),
+    ] = RoleChoice.predict,
     password_stdin: Annotated[
         bool, typer.Option("--password-stdin", help="Read the password from stdin.")
     ] = False,
 ) -> None:
-    """Add or replace a user; the password is stored as an argon2id hash."""
+    """Add or replace a user (enabled); the password is stored as an argon2id hash."""
     from agi_credit.auth import add_user
 
-    path = file or _settings(AuthSettings).users_file
-    if path is None:
-        _fail("no users file: pass --file or set USERS_FILE")
+    path = _users_file(file)
     if password_stdin:
         password = sys.stdin.readline().rstrip("\n")
     else:
         password = typer.prompt("password", hide_input=True, confirmation_prompt=True)
     try:
-        add_user(path, name, password)
+        add_user(path, name, password, roles=[role.value])
     except ValueError as exc:
         _fail(str(exc))
     except OSError as exc:
         _fail(f"cannot write {path}: {exc.strerror or exc}")
-    err.print(f"{name} saved in {path}", highlight=False)
+    err.print(f"{name} ({role.value}) saved in {path}", highlight=False)
+
+
+def _set_disabled(name: str, file: Path | None, disabled: bool) -> None:
+    from agi_credit.auth import set_disabled
+
+    path = _users_file(file)
+    try:
+        set_disabled(path, name, disabled)
+    except ValueError as exc:
+        _fail(str(exc))
+    except OSError as exc:
+        _fail(f"cannot write {path}: {exc.strerror or exc}")
+    state = "disabled: its tokens stop working within seconds" if disabled else "enabled"
+    err.print(f"{name} {state} ({path})", highlight=False)
+
+
+@users_app.command("disable")
+def users_disable(
+    name: Annotated[str, typer.Argument(help="The user name.")], file: UsersFileOption = None
+) -> None:
+    """Refuse the user's logins and tokens (a running sidecar re-reads the file)."""
+    _set_disabled(name, file, True)
+
+
+@users_app.command("enable")
+def users_enable(
+    name: Annotated[str, typer.Argument(help="The user name.")], file: UsersFileOption = None
+) -> None:
+    """Accept a disabled user again."""
+    _set_disabled(name, file, False)
 
 
 def main() -> None:

@@ -12,11 +12,12 @@ to them. `agi-credit config` prints what a process sees, secrets masked.
 
 from __future__ import annotations
 
+from ipaddress import IPv4Network, IPv6Network
 from pathlib import Path
-from typing import Any, Literal, TypeVar
+from typing import Annotated, Any, Literal, TypeVar
 
-from pydantic import AliasChoices, Field, SecretStr
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import AliasChoices, Field, SecretStr, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from agi_credit.store import DEFAULT_DECISION_THRESHOLD
 
@@ -156,7 +157,7 @@ class AuthSettings(CommonSettings):
 
     jwt_issuer: str = "agi-credit"
     jwt_audience: str = "agi-credit-api"
-    token_ttl_seconds: int = Field(default=3600, ge=60, le=86_400)
+    token_ttl_seconds: int = Field(default=900, ge=60, le=86_400)
     jwt_leeway_seconds: int = Field(default=10, ge=0, le=300)
 
     users_file: Path | None = None
@@ -178,6 +179,20 @@ class AuthSettings(CommonSettings):
 
     max_request_bytes: int = Field(default=64 * 1024 * 1024, ge=1024)
     """Largest request body /predict and the pass-through accept (413 beyond)."""
+
+    trusted_proxies: Annotated[list[IPv4Network | IPv6Network], NoDecode] = Field(
+        default_factory=list
+    )
+    """CIDRs of the proxies in front (an ingress controller), comma-separated: from them,
+    the client address is the last X-Forwarded-For hop that is not a trusted proxy. Empty,
+    the default, ignores X-Forwarded-For: a client could write anything there."""
+
+    @field_validator("trusted_proxies", mode="before")
+    @classmethod
+    def _comma_separated(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            return [part.strip() for part in value.split(",") if part.strip()]
+        return value
 
 
 COMPONENTS: dict[str, type[CommonSettings]] = {

@@ -11,6 +11,8 @@ import pytest
 from agi_credit.store import ModelStore
 from tests.auth.echo import Echo, running_echo
 from tests.servers import (
+    ADMIN,
+    ADMIN_PASSWORD,
     PASSWORD,
     SECRET,
     USER,
@@ -34,7 +36,9 @@ def predictor(
 @pytest.fixture(scope="module")
 def users_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return make_users_file(
-        tmp_path_factory.mktemp("users") / "users.yaml", {USER: PASSWORD, "bob": "bobs password 1"}
+        tmp_path_factory.mktemp("users") / "users.yaml",
+        {USER: PASSWORD, "bob": "bobs password 1", ADMIN: ADMIN_PASSWORD},
+        roles={ADMIN: "admin"},
     )
 
 

@@ -27,7 +27,8 @@ def test_login_gives_a_token_with_every_claim(sidecar: Sidecar) -> None:
 
     claims = jwt.decode(sidecar.token(), SECRET, algorithms=["HS256"], audience="agi-credit-api")
     assert claims["sub"] == USER and claims["iss"] == "agi-credit"
-    assert claims["exp"] - claims["iat"] == 3600 and claims["nbf"] == claims["iat"]
+    assert claims["exp"] - claims["iat"] == 900 and claims["nbf"] == claims["iat"]
+    assert claims["scope"] == "predict"
     assert len(claims["jti"]) == 32
 
 

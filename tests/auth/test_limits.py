@@ -17,6 +17,7 @@ from argon2 import PasswordHasher
 
 from agi_credit.auth import Users
 from agi_credit.auth.ratelimit import SlidingWindow
+from agi_credit.auth.users import User
 from tests.auth.echo import Echo, bearer, sidecar_in_front_of
 from tests.bodies import APPLICANT, v2_body
 from tests.servers import PASSWORD, SECRET, USER
@@ -162,7 +163,7 @@ class CountingHasher(PasswordHasher):
 
 def test_at_most_hash_workers_password_checks_run_at_once() -> None:
     hasher = CountingHasher()
-    users = Users({USER: hasher.hash(PASSWORD)}, hash_workers=2, hasher=hasher)
+    users = Users({USER: User(hasher.hash(PASSWORD))}, hash_workers=2, hasher=hasher)
 
     async def logins() -> list[bool]:
         checks = (users.check(USER, PASSWORD if i % 2 else "wrong password") for i in range(12))

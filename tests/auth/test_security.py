@@ -20,6 +20,7 @@ from cryptography.hazmat.primitives import serialization
 
 from agi_credit.auth import Users
 from agi_credit.auth.tokens import generate_private_key
+from agi_credit.auth.users import User, hash_password
 from tests.servers import (
     PASSWORD,
     REPO,
@@ -120,7 +121,7 @@ def test_users_add_refuses_bad_input(
 
 
 def test_unknown_users_and_wrong_passwords_take_as_long() -> None:
-    users = Users({USER: Users.dev_default().hashes["admin"]})
+    users = Users({USER: User(hash_password("a password of this user"))})
 
     def median_seconds(name: str) -> float:
         times = []

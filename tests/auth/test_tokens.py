@@ -31,6 +31,7 @@ def claims(**overrides: Any) -> dict[str, Any]:
         "nbf": now,
         "exp": now + 600,
         "jti": "0" * 32,
+        "scope": "predict",
     }
     base.update(overrides)
     return {k: v for k, v in base.items() if v is not None}
@@ -85,6 +86,18 @@ BAD_TOKENS = {
     "missing jti": (
         lambda: jwt.encode(claims(jti=None), SECRET, algorithm="HS256"),
         "invalid token",
+    ),
+    "missing scope": (
+        lambda: jwt.encode(claims(scope=None), SECRET, algorithm="HS256"),
+        "invalid token",
+    ),
+    "a scope the user was never given": (
+        lambda: jwt.encode(claims(scope="superuser"), SECRET, algorithm="HS256"),
+        "token revoked",
+    ),
+    "a user who does not exist": (
+        lambda: jwt.encode(claims(sub="mallory"), SECRET, algorithm="HS256"),
+        "token revoked",
     ),
     "alg none": (lambda: f"{b64({'alg': 'none', 'typ': 'JWT'})}.{b64(claims())}.", "invalid token"),
     "RS256 token": (lambda: jwt.encode(claims(), _rsa_key(), algorithm="RS256"), "invalid token"),

@@ -282,6 +282,13 @@ def test_ingress_and_httproute_lead_to_the_sidecar_service() -> None:
     assert scaling.one("HTTPRoute")["spec"]["rules"][0]["backendRefs"][0]["port"] == 80
 
 
+def test_behind_an_ingress_the_sidecar_believes_only_the_trusted_proxies() -> None:
+    auth = predictor_pod(rendered_case("ingress"))["containers"][0]
+    assert env_of(auth)["TRUSTED_PROXIES"] == "10.244.0.0/16"
+    default = predictor_pod(rendered_case("default"))["containers"][0]
+    assert "TRUSTED_PROXIES" not in env_of(default)  # X-Forwarded-For ignored
+
+
 def test_the_hpa_scales_the_deployment_and_the_pdb_keeps_one() -> None:
     hpa_case = rendered_case("hpa")
     hpa = hpa_case.one("HorizontalPodAutoscaler")

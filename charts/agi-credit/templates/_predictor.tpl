@@ -68,6 +68,10 @@ checksum/secret: {{ include (print $.Template.BasePath "/secret.yaml") . | sha25
       value: {{ .Values.auth.passwordHashWorkers | quote }}
     - name: MAX_REQUEST_BYTES
       value: {{ .Values.auth.maxRequestBytes | int64 | quote }}
+    {{- with .Values.auth.trustedProxies }}
+    - name: TRUSTED_PROXIES
+      value: {{ join "," . | quote }}
+    {{- end }}
     {{- if include "agi-credit.secretHasJwtSecret" . }}
     - name: JWT_SECRET
       valueFrom:

@@ -7,9 +7,10 @@ from agi_credit.auth.config import AuthConfig, load_config
 from agi_credit.auth.errors import InsecureConfiguration
 from agi_credit.auth.server import run
 from agi_credit.auth.tokens import TokenIssuer
-from agi_credit.auth.users import Users, add_user
+from agi_credit.auth.users import ROLES, Users, add_user, set_disabled
 
 __all__ = [
+    "ROLES",
     "AuthConfig",
     "InsecureConfiguration",
     "TokenIssuer",
@@ -18,4 +19,5 @@ __all__ = [
     "create_app",
     "load_config",
     "run",
+    "set_disabled",
 ]

@@ -17,6 +17,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import Response
 from starlette.exceptions import HTTPException
+from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
 from agi_credit.auth import routes
 from agi_credit.auth.config import load_config
@@ -85,7 +86,12 @@ def create_app(settings: AuthSettings) -> FastAPI:
         default_limit=config.max_request_bytes,
         limits={"/login": LOGIN_MAX_BYTES},
     )
-    app.add_middleware(AccessLog)  # the outermost: it sees every answer, 413s included
+    app.add_middleware(AccessLog)  # it sees every answer, 413s included
+    if settings.trusted_proxies:
+        # Outermost: the client address that the access log, the login limiter and the
+        # predictor's X-Forwarded-For see is the last hop not in TRUSTED_PROXIES.
+        trusted = [str(network) for network in settings.trusted_proxies]
+        app.add_middleware(ProxyHeadersMiddleware, trusted_hosts=trusted)
     return app
 
 

@@ -133,7 +133,7 @@ def _users(settings: AuthSettings, *, prod: bool, problems: list[str]) -> Users 
         log.warning("USERS_FILE is not set: the origin's admin/123456 login works (ENV=dev only)")
         return Users.dev_default(hash_workers=workers)
     try:
-        return Users.load(path, hash_workers=workers)
+        return Users.load(path, hash_workers=workers, prod=prod)
     except InsecureConfiguration as exc:
         if prod:
             problems.append(str(exc))

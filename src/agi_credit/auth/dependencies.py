@@ -10,6 +10,7 @@ from fastapi.openapi.models import HTTPBearer
 from fastapi.security.base import SecurityBase
 
 from agi_credit.auth.config import AuthConfig
+from agi_credit.auth.errors import Forbidden, Unauthorized
 from agi_credit.auth.ratelimit import SlidingWindow
 from agi_credit.auth.tokens import bearer_token
 from agi_credit.auth.upstream import Predictor
@@ -35,21 +36,37 @@ def services(request: Request) -> Services:
 
 class BearerUser(SecurityBase):
     """The `HTTPBearer` security scheme of the OpenAPI document, and its check: the user a
-    valid `Authorization: Bearer` token names."""
+    valid `Authorization: Bearer` token names, allowed `scope`."""
 
-    def __init__(self) -> None:
+    def __init__(self, scope: str = "predict") -> None:
         self.model = HTTPBearer(description="A token from POST /login.")
         self.scheme_name = "HTTPBearer"
+        self.scope = scope
 
     async def __call__(self, request: Request) -> str:
-        """The token's subject, recorded for the access log; 401 `token missing`, `token
-        expired` or `invalid token` otherwise."""
+        """The token's subject, recorded for the access log with its scopes: what both the
+        token and the user's current roles allow. 401 `token missing`, `token expired`,
+        `invalid token`, or `token revoked` (the user was removed or disabled since); 403
+        when the scope is missing."""
         token = bearer_token(request.headers.get("authorization"))
-        user = str(services(request).config.issuer.verify(token)["sub"])
+        shared = services(request)
+        claims = shared.config.issuer.verify(token)
+        user = str(claims["sub"])
+        scopes = frozenset(str(claims["scope"]).split()) & shared.config.users.scopes(user)
+        if not scopes:
+            raise Unauthorized("token revoked")
+        if self.scope not in scopes:
+            raise Forbidden(f"this needs the {self.scope} role")
         request.state.user = user
+        request.state.scopes = scopes
         return user
 
 
-CurrentUser = Annotated[str, Security(BearerUser())]
-"""The authenticated user: a route that takes it needs `Authorization: Bearer <token>`, and
-the OpenAPI document says so."""
+CurrentUser = Annotated[str, Security(BearerUser("predict"))]
+"""The authenticated user, allowed to predict: a route that takes it needs `Authorization:
+Bearer <token>`, and the OpenAPI document says so."""
+
+
+def is_admin(request: Request) -> bool:
+    """Whether the authenticated user of `request` may see the details (the admin role)."""
+    return "admin" in getattr(request.state, "scopes", frozenset())

@@ -18,9 +18,10 @@ from pydantic import (
     Tag,
     model_validator,
 )
+from pydantic.config import JsonDict
 from pydantic_core import ErrorDetails, PydanticCustomError
 
-from agi_credit.model_metadata import Engine
+from agi_credit.model_metadata import Engine, VersionInfo
 
 EXAMPLE_APPLICANT: dict[str, Any] = {
     "AMT_INCOME_TOTAL": 5000,
@@ -43,12 +44,16 @@ def body_error(message: str) -> PydanticCustomError:
 # --- requests ---------------------------------------------------------------------------------
 
 
+# The origin's dev login, accepted only with ENV=dev: an example, not a secret.
+_DEV_LOGIN: JsonDict = {"username": "admin", "password": "123456"}  # nosec
+
+
 class Login(BaseModel):
     """A user name and password, exchanged for a token."""
 
     model_config = ConfigDict(
         strict=True,
-        json_schema_extra={"examples": [{"username": "admin", "password": "123456"}]},
+        json_schema_extra={"examples": [_DEV_LOGIN]},
     )
 
     username: str
@@ -198,6 +203,21 @@ class ModelEntry(BaseModel):
     engine: Engine | None = Field(description="What scores it: its compiled form, or R.")
 
 
+class ModelDetails(BaseModel):
+    """What the predictor knows of every version, failed ones included (the admin role)."""
+
+    store_current_version: str | None = Field(
+        description="The store's current version, which the predictor may not serve yet."
+    )
+    reload_error: str | None = Field(description="Why the last reload failed, if it did.")
+    versions: dict[str, VersionInfo] = Field(
+        description="Every version: status, artifact sha256, load error, parity gap..."
+    )
+
+
 class ModelInfo(BaseModel):
     current_version: str | None
     models: list[ModelEntry]
+    details: ModelDetails | None = Field(
+        default=None, description="Only for users with the admin role."
+    )

@@ -9,6 +9,7 @@ import hashlib
 import json
 import time
 import uuid
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -21,7 +22,7 @@ from jwt.algorithms import ECAlgorithm, RSAAlgorithm
 from agi_credit.auth.errors import InsecureConfiguration, Unauthorized
 
 Algorithm = Literal["HS256", "RS256", "ES256"]
-REQUIRED_CLAIMS = ["iss", "aud", "sub", "iat", "nbf", "exp", "jti"]
+REQUIRED_CLAIMS = ["iss", "aud", "sub", "iat", "nbf", "exp", "jti", "scope"]
 
 PrivateKey = rsa.RSAPrivateKey | ec.EllipticCurvePrivateKey
 
@@ -43,7 +44,10 @@ class TokenIssuer:
             return self.signing_key
         return self.signing_key.public_key()
 
-    def issue(self, subject: str, *, now: float | None = None) -> str:
+    def issue(
+        self, subject: str, scopes: Iterable[str] = ("predict",), *, now: float | None = None
+    ) -> str:
+        """A token for `subject` allowed `scopes` (the `scope` claim, space-separated)."""
         issued = int(now if now is not None else time.time())
         claims = {
             "iss": self.issuer,
@@ -53,6 +57,7 @@ class TokenIssuer:
             "nbf": issued,
             "exp": issued + self.ttl_seconds,
             "jti": uuid.uuid4().hex,
+            "scope": " ".join(sorted(scopes)),
         }
         headers = {"kid": self.key_id} if self.key_id else None
         return jwt.encode(claims, self.signing_key, algorithm=self.algorithm, headers=headers)

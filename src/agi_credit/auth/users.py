@@ -1,22 +1,31 @@
-"""Users: a YAML or JSON file of argon2id hashes (a Kubernetes Secret in the cluster).
+"""Users: a YAML or JSON file of argon2id hashes and roles (a Kubernetes Secret in the
+cluster), re-read when it changes, so that removing or disabling a user revokes its tokens
+within seconds.
 
 users:
   alice:
     password_hash: $argon2id$v=19$m=65536,t=3,p=4$...
+    roles: [predict]          # predict (the default) or admin (predict and the details)
+    disabled: false
 """
 
 from __future__ import annotations
 
 import asyncio
 import json
+import logging
+import os
 import re
 import secrets
+import time
+from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal, get_args
 
 import yaml
-from argon2 import PasswordHasher
+from argon2 import PasswordHasher, extract_parameters
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
 from filelock import FileLock
 
@@ -29,83 +38,241 @@ DEV_USER, DEV_PASSWORD = "admin", "123456"  # the origin's, accepted only with E
 
 _hasher = PasswordHasher()  # argon2id, the library's recommended cost (64 MiB per check)
 
+log = logging.getLogger("agi_credit.auth")
+
+Role = Literal["predict", "admin"]
+ROLES: tuple[Role, ...] = get_args(Role)
+SCOPES_OF_ROLE: dict[str, frozenset[str]] = {
+    "predict": frozenset({"predict"}),  # /predict, /model-info, the inference routes
+    "admin": frozenset({"predict", "admin"}),  # and /model-info's details (errors, hashes)
+}
+RELOAD_CHECK_SECONDS = 1.0
+"""How often the users file is checked for changes (a stat), at most: on the requests that
+need a user, so an idle sidecar does nothing."""
+
 
 def hash_password(password: str) -> str:
     return _hasher.hash(password)
 
 
+@dataclass(frozen=True, slots=True)
+class User:
+    password_hash: str
+    roles: frozenset[str] = frozenset({"predict"})
+    disabled: bool = False
+
+    @property
+    def scopes(self) -> frozenset[str]:
+        """What the user's tokens may do: nothing once disabled."""
+        if self.disabled:
+            return frozenset()
+        return frozenset().union(*(SCOPES_OF_ROLE[role] for role in self.roles))
+
+
 class Users:
-    """User names and their password hashes. Password checks run on a pool of `hash_workers`
-    threads: each takes argon2's 64 MiB, so a burst of logins waits its turn instead of
-    taking memory without bound."""
+    """User names and their entries, from a file that is re-read when it changes (its
+    inode, size or modification time), checked at most every `check_seconds`. Password
+    checks run on a pool of `hash_workers` threads: each takes argon2's 64 MiB, so a burst
+    of logins waits its turn instead of taking memory without bound."""
 
     def __init__(
-        self, hashes: dict[str, str], *, hash_workers: int = 2, hasher: PasswordHasher = _hasher
+        self,
+        entries: dict[str, User],
+        *,
+        hash_workers: int = 2,
+        hasher: PasswordHasher = _hasher,
+        source: Path | None = None,
+        prod: bool = False,
+        check_seconds: float = RELOAD_CHECK_SECONDS,
     ) -> None:
-        self.hashes = hashes
+        self._entries = entries
         self._hasher = hasher
+        self._source, self._prod, self._check_seconds = source, prod, check_seconds
+        self._signature = _signature(source) if source else None
+        self._next_check = time.monotonic() + check_seconds
         # Unknown users are checked against this, so both answers take as long.
         self._dummy = hasher.hash(secrets.token_hex(16))
         self._pool = ThreadPoolExecutor(max_workers=hash_workers, thread_name_prefix="argon2")
 
+    @property
+    def names(self) -> list[str]:
+        self.refresh()
+        return sorted(self._entries)
+
+    def scopes(self, username: str) -> frozenset[str]:
+        """What `username` may do now: empty for a removed or disabled user."""
+        self.refresh()
+        user = self._entries.get(username)
+        return user.scopes if user else frozenset()
+
     def authenticate(self, username: str, password: str) -> bool:
-        """The same work, and the same answer, for an unknown user and a wrong password.
-        Blocks for the length of an argon2 check; `check` runs it on the pool."""
-        stored = self.hashes.get(username)
+        """The same work, and the same answer, for an unknown or disabled user and a wrong
+        password. Blocks for the length of an argon2 check; `check` runs it on the pool."""
+        user = self._entries.get(username)
         try:
-            return self._hasher.verify(stored or self._dummy, password) and stored is not None
+            verified = self._hasher.verify(user.password_hash if user else self._dummy, password)
         except (VerifyMismatchError, VerificationError, InvalidHashError):
             return False
+        return verified and user is not None and not user.disabled
 
     async def check(self, username: str, password: str) -> bool:
         """`authenticate` on the hashing pool, waiting for a free worker."""
+        self.refresh()
         loop = asyncio.get_running_loop()
         return await loop.run_in_executor(self._pool, self.authenticate, username, password)
+
+    def refresh(self) -> None:
+        """Re-read the file if it changed. A file that cannot be used (unreadable, invalid,
+        a weak hash in prod) is logged and the users loaded before stay."""
+        if self._source is None or time.monotonic() < self._next_check:
+            return
+        self._next_check = time.monotonic() + self._check_seconds
+        signature = _signature(self._source)
+        if signature == self._signature:
+            return
+        self._signature = signature
+        try:
+            entries = read_users_file(self._source, prod=self._prod, hasher=self._hasher)
+        except InsecureConfiguration as exc:
+            log.error(
+                f"the users file changed but cannot be used: {exc}; keeping the "
+                f"{len(self._entries)} users loaded before",
+                extra={"event": "users_reload_failed"},
+            )
+            return
+        removed = sorted(set(self._entries) - set(entries))
+        self._entries = entries
+        log.info(
+            f"users file reloaded: {len(entries)} users"
+            + (f", removed: {', '.join(removed)}" if removed else ""),
+            extra={"event": "users_reloaded"},
+        )
 
     def close(self) -> None:
         """Stop the pool's threads once the checks under way are done."""
         self._pool.shutdown(wait=False)
 
     @classmethod
-    def load(cls, path: Path, *, hash_workers: int = 2) -> Users:
-        """Read a users file; `InsecureConfiguration` when it is unreadable or a password
-        is not an argon2id hash."""
-        try:
-            data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-        except (OSError, yaml.YAMLError) as exc:
-            raise InsecureConfiguration(f"cannot read the users file {path}: {exc}") from exc
-        entries = data.get("users") if isinstance(data, dict) else None
-        if not isinstance(entries, dict) or not entries:
-            raise InsecureConfiguration(f"{path} has no users (expected a `users:` mapping)")
-        hashes = {}
-        for name, entry in entries.items():
-            stored = entry.get("password_hash") if isinstance(entry, dict) else None
-            if not isinstance(stored, str) or not stored.startswith("$argon2id$"):
-                raise InsecureConfiguration(
-                    f"user {name!r} in {path} has no argon2id password_hash; add users with "
-                    "`agi-credit users add NAME`"
-                )
-            hashes[str(name)] = stored
-        return cls(hashes, hash_workers=hash_workers)
+    def load(cls, path: Path, *, hash_workers: int = 2, prod: bool = False) -> Users:
+        """The users of a file, re-read when it changes; `InsecureConfiguration` when it is
+        unreadable, a password is not an argon2id hash, or (prod) a hash is weaker than
+        this sidecar's own parameters."""
+        entries = read_users_file(path, prod=prod)
+        return cls(entries, hash_workers=hash_workers, source=path, prod=prod)
 
     @classmethod
     def dev_default(cls, *, hash_workers: int = 2) -> Users:
-        return cls({DEV_USER: hash_password(DEV_PASSWORD)}, hash_workers=hash_workers)
+        user = User(hash_password(DEV_PASSWORD), roles=frozenset({"admin"}))
+        return cls({DEV_USER: user}, hash_workers=hash_workers)
 
 
-def add_user(path: Path, username: str, password: str) -> None:
-    """Add or replace `username` in the users file (created 0600). Concurrent calls on the
-    same file all count: each holds `<file>.lock` while it reads and rewrites the file, and
-    the file is replaced atomically, so readers never see half of it."""
+def _signature(path: Path) -> tuple[int, int, int, int] | None:
+    """What changes when the file is rewritten or replaced (a Secret volume swaps a link)."""
+    try:
+        stat = os.stat(path)
+    except OSError:
+        return None
+    return (stat.st_dev, stat.st_ino, stat.st_size, stat.st_mtime_ns)
+
+
+def read_users_file(path: Path, *, prod: bool, hasher: PasswordHasher = _hasher) -> dict[str, User]:
+    """The entries of a users file; `InsecureConfiguration` says what is wrong with it."""
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    except (OSError, yaml.YAMLError) as exc:
+        raise InsecureConfiguration(f"cannot read the users file {path}: {exc}") from exc
+    entries = data.get("users") if isinstance(data, dict) else None
+    if not isinstance(entries, dict) or not entries:
+        raise InsecureConfiguration(f"{path} has no users (expected a `users:` mapping)")
+    return {
+        str(name): _user(str(name), entry, path, prod, hasher) for name, entry in entries.items()
+    }
+
+
+def _user(name: str, entry: Any, path: Path, prod: bool, hasher: PasswordHasher) -> User:
+    stored = entry.get("password_hash") if isinstance(entry, dict) else None
+    if not isinstance(stored, str) or not stored.startswith("$argon2id$"):
+        raise InsecureConfiguration(
+            f"user {name!r} in {path} has no argon2id password_hash; add users with "
+            "`agi-credit users add NAME`"
+        )
+    roles = entry.get("roles", ["predict"])
+    if not isinstance(roles, list) or not roles or not set(roles) <= set(ROLES):
+        raise InsecureConfiguration(
+            f"user {name!r} in {path}: roles must be a list of {', '.join(ROLES)}"
+        )
+    disabled = entry.get("disabled", False)
+    if not isinstance(disabled, bool):
+        raise InsecureConfiguration(f"user {name!r} in {path}: disabled must be true or false")
+    if weakness := _weaker_than(stored, hasher):
+        message = (
+            f"user {name!r} in {path} has a password hash weaker than this sidecar's "
+            f"({weakness}): set the password again with `agi-credit users add {name}`"
+        )
+        if prod:
+            raise InsecureConfiguration(message)
+        log.warning(message + " (accepted with ENV=dev)")
+    return User(stored, roles=frozenset(roles), disabled=disabled)
+
+
+def _weaker_than(stored: str, hasher: PasswordHasher) -> str:
+    """What makes `stored` cheaper to brute-force than `hasher`'s hashes ("" if nothing)."""
+    try:
+        used = extract_parameters(stored)
+    except InvalidHashError as exc:
+        raise InsecureConfiguration(f"an invalid argon2id hash: {exc}") from exc
+    wanted = hasher
+    weak = [
+        f"{label} {have} < {need}"
+        for label, have, need in (
+            ("memory_cost", used.memory_cost, wanted.memory_cost),
+            ("time_cost", used.time_cost, wanted.time_cost),
+        )
+        if have < need
+    ]
+    return ", ".join(weak)
+
+
+def add_user(
+    path: Path, username: str, password: str, roles: Iterable[Role] = ("predict",)
+) -> None:
+    """Add or replace `username` in the users file (created 0600), enabled, with `roles`."""
     if not USERNAME.fullmatch(username):
         raise ValueError("user names are 1-64 letters, digits, '.', '_', '@' or '-'")
     if len(password) < MIN_PASSWORD_LENGTH:
         raise ValueError(f"passwords need at least {MIN_PASSWORD_LENGTH} characters")
-    password_hash = hash_password(password)  # slow: before taking the lock
+    chosen = sorted(set(roles))
+    if not chosen or not set(chosen) <= set(ROLES):
+        raise ValueError(f"roles are {', '.join(ROLES)}")
+    entry = {"password_hash": hash_password(password), "roles": chosen}  # slow: before the lock
+
+    def put(users: dict[str, Any]) -> None:
+        users[username] = entry
+
+    _update_users_file(path, put)
+
+
+def set_disabled(path: Path, username: str, disabled: bool = True) -> None:
+    """Disable (or enable again) `username`: a running sidecar refuses its tokens and its
+    logins within seconds, and its hash and roles stay for `enable`."""
+
+    def change(users: dict[str, Any]) -> None:
+        entry = users.get(username)
+        if not isinstance(entry, dict):
+            raise ValueError(f"no user {username!r} in {path}")
+        entry["disabled"] = disabled
+
+    _update_users_file(path, change)
+
+
+def _update_users_file(path: Path, change: Callable[[dict[str, Any]], None]) -> None:
+    """Apply `change` to the file's `users` mapping. Concurrent updates of the same file all
+    count: each holds `<file>.lock` while it reads and rewrites the file, and the file is
+    replaced atomically, so readers (a running sidecar) never see half of it."""
     path.parent.mkdir(parents=True, exist_ok=True)
     with FileLock(path.with_name(path.name + ".lock"), mode=0o600):
         data = _read_users_file(path)
-        data["users"][username] = {"password_hash": password_hash}
+        change(data["users"])
         text = (
             json.dumps(data, indent=2) + "\n"
             if path.suffix == ".json"

@@ -5,12 +5,13 @@ from __future__ import annotations
 import orjson
 from fastapi import APIRouter, Depends, Request, Response
 
-from agi_credit.auth.dependencies import CurrentUser, services
+from agi_credit.auth.dependencies import CurrentUser, is_admin, services
 from agi_credit.auth.errors import NotFound, TooManyRequests, Unauthorized
 from agi_credit.auth.routes.json_body import JsonBodyRoute
 from agi_credit.auth.schemas import (
     Error,
     Login,
+    ModelDetails,
     ModelEntry,
     ModelInfo,
     PredictBody,
@@ -80,22 +81,35 @@ async def _model_info(request: Request, user: str, version: str | None) -> Model
         if info.status == "serving"
     ]
     if version is None:
-        return ModelInfo(current_version=parameters.current_version, models=models)
+        info = ModelInfo(current_version=parameters.current_version, models=models)
+        if is_admin(request):
+            info.details = ModelDetails(
+                store_current_version=parameters.store_current_version,
+                reload_error=parameters.reload_error,
+                versions=parameters.model_versions,
+            )
+        return info
     for model in models:
         if model.version == version:
             return model
     raise NotFound("model version not found")
 
 
-@router.get("/model-info", tags=["models"], responses={404: {"model": Error}})
+@router.get(
+    "/model-info",
+    tags=["models"],
+    responses={404: {"model": Error}},
+    response_model_exclude_unset=True,  # `details` only for admins
+)
 async def model_info(
     request: Request, user: CurrentUser, version: str | None = None
 ) -> ModelInfo | ModelEntry:
-    """The versions the predictor serves; `?version=vN` for one of them."""
+    """The versions the predictor serves; `?version=vN` for one of them. With the admin
+    role, `details`: every version, failed ones with their error, and artifact hashes."""
     return await _model_info(request, user, version)
 
 
-@router.get("/model_info", include_in_schema=False)
+@router.get("/model_info", include_in_schema=False, response_model_exclude_unset=True)
 async def model_info_alias(
     request: Request, user: CurrentUser, version: str | None = None
 ) -> ModelInfo | ModelEntry:
@@ -127,7 +141,7 @@ async def login(credentials: Login, request: Request) -> Token:
         raise Unauthorized("invalid credentials")
     shared.failures_per_user.reset(username)
     request.state.user = username
-    return Token(token=shared.config.issuer.issue(username))
+    return Token(token=shared.config.issuer.issue(username, shared.config.users.scopes(username)))
 
 
 @router.get("/auth/verify", tags=["auth"])
