@@ -19,6 +19,7 @@ from fastapi.responses import Response
 from starlette.exceptions import HTTPException
 from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
+from agi_credit._asgi import current_request_id
 from agi_credit.auth import routes
 from agi_credit.auth.config import load_config
 from agi_credit.auth.dependencies import Services
@@ -96,8 +97,12 @@ def create_app(settings: AuthSettings) -> FastAPI:
 
 
 def _error(message: str, status_code: int, headers: Mapping[str, str] | None = None) -> Response:
+    """`{"error": message}`; from 500 on with the request id, which the logs name too."""
+    body: dict[str, str] = {"error": message}
+    if status_code >= 500:
+        body["request_id"] = current_request_id.get() or ""
     return Response(
-        orjson.dumps({"error": message}),
+        orjson.dumps(body),
         status_code=status_code,
         headers=headers,
         media_type="application/json",

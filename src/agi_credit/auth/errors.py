@@ -40,6 +40,21 @@ class TooManyRequests(ApiError):
         )
 
 
+class InternalError(ApiError):
+    """The predictor failed on this request (R, say): the details are in its log, under the
+    request id the client gets."""
+
+    status_code = 500
+
+
+class NotImplementedByModel(ApiError):
+    status_code = 501
+
+
+class BadGateway(ApiError):
+    status_code = 502
+
+
 class UpstreamUnavailable(ApiError):
     status_code = 503
 

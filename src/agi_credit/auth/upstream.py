@@ -3,6 +3,7 @@ the headers that may reach it."""
 
 from __future__ import annotations
 
+import logging
 import uuid
 from collections.abc import Iterable
 from typing import Any
@@ -17,8 +18,18 @@ from starlette.datastructures import Headers
 from starlette.responses import StreamingResponse
 
 from agi_credit._asgi import current_request_id
-from agi_credit.auth.errors import BadRequest, NotFound, UpstreamUnavailable
+from agi_credit.auth.errors import (
+    ApiError,
+    BadGateway,
+    BadRequest,
+    InternalError,
+    NotFound,
+    NotImplementedByModel,
+    UpstreamUnavailable,
+)
 from agi_credit.model_metadata import ModelMetadata
+
+log = logging.getLogger("agi_credit.auth")
 
 Header = tuple[str, str]
 
@@ -180,6 +191,9 @@ class Predictor:
             )
         except (aiohttp.ClientError, TimeoutError) as exc:
             raise UpstreamUnavailable("the predictor is unavailable") from exc
+        if response.status >= 500:
+            response.release()  # its body (a traceback, an R message) stays in its log
+            raise upstream_failure(response.status)
         dropped = _connection_bound(response.headers.items()) | {"x-request-id"}
         return StreamingResponse(
             response.content.iter_any(),
@@ -196,11 +210,35 @@ class Predictor:
             raise UpstreamUnavailable("the predictor is unavailable") from exc
         if status == 200:
             return orjson.loads(body)
-        if status == 400:
-            raise BadRequest(_error_of(body, status))
         if status == 404:
             raise NotFound("model version not found")
-        raise UpstreamUnavailable(f"the predictor answered {status}")
+        if 400 <= status < 500:
+            raise _client_error(status, body)
+        raise upstream_failure(status)
+
+
+def upstream_failure(status: int) -> ApiError:
+    """What a client is told of a predictor's failure: its status and a plain message, never
+    the predictor's body (KServe's `Type : message`, an R error, a traceback). The
+    predictor's log has the details under the same request id."""
+    log.warning(
+        f"the predictor answered {status}; its log has the details",
+        extra={"event": "upstream_error", "upstream_status": status},
+    )
+    if status == 503:
+        return UpstreamUnavailable("the predictor is not ready")
+    if status == 501:
+        return NotImplementedByModel("not implemented for this model")
+    if status >= 500:
+        return InternalError("internal error")
+    return BadGateway(f"unexpected answer from the predictor ({status})")
+
+
+def _client_error(status: int, body: bytes) -> ApiError:
+    """A predictor's 4xx for the client: its own message (ours: never a value), its status."""
+    error = ApiError(_error_of(body, status))
+    error.status_code = status
+    return error
 
 
 def _error_of(body: bytes, status: int) -> str:
