@@ -262,6 +262,7 @@ def through_sidecar(work: Path, predictor: str) -> Result:
     port = free_port()
     base = f"http://127.0.0.1:{port}"
     cmd = [sys.executable, "-m", "agi_credit", "auth", "--port", str(port), "--upstream", predictor]
+    cmd += ["--grpc-port", "0"]
     env = {"ENV": "dev", "JWT_SECRET": secrets.token_hex(32), "USERS_FILE": ""}
     with process(cmd, f"{base}/ready", work / "sidecar.log", env):
         token = httpx.post(

@@ -78,11 +78,14 @@ def training_pod(job: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def published(deployment: dict[str, Any], host_port: int) -> dict[str, Any]:
-    """The Deployment with the sidecar's port on the host's loopback (podman has no Service)."""
+def published(deployment: dict[str, Any], host_port: int, grpc_port: int) -> dict[str, Any]:
+    """The Deployment with the sidecar's ports (REST, gRPC) on the host's loopback (podman
+    has no Service)."""
     deployment = copy.deepcopy(deployment)
     sidecar = deployment["spec"]["template"]["spec"]["containers"][0]
-    sidecar["ports"][0] |= {"hostPort": host_port, "hostIP": "127.0.0.1"}
+    http, grpc = sidecar["ports"]
+    http |= {"hostPort": host_port, "hostIP": "127.0.0.1"}
+    grpc |= {"hostPort": grpc_port, "hostIP": "127.0.0.1"}
     return deployment
 
 
@@ -124,7 +127,7 @@ def wait_ready(url: str, timeout: float) -> None:
     raise SystemExit(f"{url} not ready in {timeout:.0f} s")
 
 
-def run(tag: str, host_port: int) -> None:
+def run(tag: str, host_port: int, grpc_port: int) -> None:
     """Load the images into podman, run the chart's pods, run tests/e2e, clean up."""
     for name in IMAGES:
         image = f"agi-credit-{name}:{tag}"
@@ -145,7 +148,8 @@ def run(tag: str, host_port: int) -> None:
             played.append(play([pvc, *config_maps, trainer], work, "training"))
             container = f"{trainer['metadata']['name']}-{trainer['spec']['containers'][0]['name']}"
             # The predictor starts beside the running job, as on a first install.
-            played.append(play([*config_maps, published(deployment, host_port)], work, "predictor"))
+            predictor = published(deployment, host_port, grpc_port)
+            played.append(play([*config_maps, predictor], work, "predictor"))
             code = wait_for_exit(container, timeout=600)
             if code != 0:
                 podman("logs", container, check=False)
@@ -164,6 +168,7 @@ def run(tag: str, host_port: int) -> None:
                     "-p",
                     "no:cacheprovider",
                     f"--stack-url=http://127.0.0.1:{host_port}",
+                    f"--stack-grpc=127.0.0.1:{grpc_port}",
                     f"--stack-run={beside_store}",
                 ],
                 cwd=REPO,

@@ -184,11 +184,12 @@ def run_tests(mode: str, cluster: Cluster, context: str) -> None:
         "--env", "MIN_AUC=0", "--env", "AUC_TOLERANCE=1",
         "--",
     ]  # fmt: skip
-    with cluster.port_forward(8000) as port:
-        print(f"port-forward: 127.0.0.1:{port} -> the sidecar's port 8000", flush=True)
+    with cluster.port_forward(8000) as port, cluster.port_forward(8001) as grpc_port:
+        print(f"port-forward: 127.0.0.1:{port}, :{grpc_port} -> the sidecar's 8000, 8001")
         sh(
             REPO / ".venv" / "bin" / "pytest", "tests/e2e", "-p", "no:cacheprovider", "-v",
-            f"--stack-url=http://127.0.0.1:{port}", f"--stack-run={shlex.join(run_prefix)}",
+            f"--stack-url=http://127.0.0.1:{port}", f"--stack-grpc=127.0.0.1:{grpc_port}",
+            f"--stack-run={shlex.join(run_prefix)}",
             f"--stack-user={user}", f"--stack-password={password}",
             f"--kind-namespace={NAMESPACE}", f"--kind-context={context}",
         )  # fmt: skip

@@ -74,7 +74,7 @@ def main() -> None:
         publishing = sorted(n for n, s in config["services"].items() if s.get("ports"))
         assert publishing == ["auth"], f"services that publish ports: {publishing}"
 
-    auth_port = free_port()
+    auth_port, auth_grpc_port = free_port(), free_port()
     settings = {
         "ENV": "dev",  # admin/123456 for the test only
         "JWT_SECRET": secrets.token_hex(32),
@@ -82,6 +82,8 @@ def main() -> None:
         "MIN_AUC": "0",
         "AUTH_PORT": str(auth_port),
         "STACK_AUTH_PORT": str(auth_port),
+        "AUTH_GRPC_PORT": str(auth_grpc_port),
+        "STACK_AUTH_GRPC_PORT": str(auth_grpc_port),
         "STACK_PREDICTOR_PORT": str(free_port()),
         "STACK_PREDICTOR_GRPC_PORT": str(free_port()),
     }
@@ -105,6 +107,7 @@ def main() -> None:
                     "-p",
                     "no:cacheprovider",
                     f"--stack-url={url}",
+                    f"--stack-grpc=127.0.0.1:{auth_grpc_port}",
                     f"--stack-run={run}",
                 )
             with step("published ports"):
@@ -122,7 +125,7 @@ def main() -> None:
     with step("podman"):
         sh("scripts/ensure-podman.sh")
     with step("the chart's pods with podman: training pod, predictor pod, e2e"):
-        chart_pods.run(tag, free_port())
+        chart_pods.run(tag, free_port(), free_port())
     print_timings("test-containers")
 
 

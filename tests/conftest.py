@@ -26,6 +26,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group = parser.getgroup("e2e", "end-to-end checks of a deployed stack (tests/e2e)")
     group.addoption("--stack-url", help="the stack's auth sidecar, e.g. http://127.0.0.1:8000")
     group.addoption("--stack-run", help="a command prefix that runs beside the stack's store")
+    group.addoption("--stack-grpc", help="the sidecar's v2 gRPC port, e.g. 127.0.0.1:8001")
     group.addoption("--stack-user", help="a user of the stack (default: admin, ENV=dev)")
     group.addoption("--stack-password", help="that user's password (default: 123456)")
     group.addoption(

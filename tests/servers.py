@@ -161,10 +161,15 @@ class Sidecar:
     port: int
     log_path: Path
     predictor: Server
+    grpc_port: int
 
     @property
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def grpc_target(self) -> str:
+        return f"127.0.0.1:{self.grpc_port}"
 
     def logs(self) -> str:
         return self.log_path.read_text(errors="replace")
@@ -183,12 +188,18 @@ def running_sidecar(
     predictor: Server, log_path: Path, *, env: dict[str, str], timeout: float = 30
 ) -> Iterator[Sidecar]:
     """`agi-credit auth` in front of `predictor` until it answers; stopped afterwards."""
-    port = free_port()
+    port, grpc_port = free_port(), free_port()
     command = ["auth", "--upstream", predictor.url, "--port", str(port)]
+    command += [
+        "--grpc-port",
+        str(grpc_port),
+        "--grpc-upstream",
+        f"127.0.0.1:{predictor.grpc_port}",
+    ]
     with agi_credit_process(
         command, log_path, f"http://127.0.0.1:{port}/health", env=env, timeout=timeout
     ) as process:
-        yield Sidecar(process, port, log_path, predictor)
+        yield Sidecar(process, port, log_path, predictor, grpc_port)
 
 
 def users_add(

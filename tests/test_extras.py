@@ -60,8 +60,10 @@ def test_the_sidecar_starts_with_only_its_extra(auth_only_venv: Path, tmp_path: 
     port = free_port()
     log = tmp_path / "auth.log"
     with log.open("wb") as out:
+        command = [auth_only_venv / "bin" / "agi-credit", "auth", "--port", str(port)]
+        command += ["--grpc-port", str(free_port())]  # grpcio comes with the extra
         sidecar = subprocess.Popen(
-            [auth_only_venv / "bin" / "agi-credit", "auth", "--port", str(port)],
+            command,
             stdout=out,
             stderr=subprocess.STDOUT,
             cwd=WORKDIR,

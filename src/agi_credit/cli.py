@@ -311,11 +311,26 @@ def auth(
         str | None, typer.Option(help="Address to bind (AUTH_HOST); 0.0.0.0 in a pod.")
     ] = None,
     port: Annotated[int | None, typer.Option(min=1, max=65535, help="(AUTH_PORT)")] = None,
+    grpc_port: Annotated[
+        int | None,
+        typer.Option(min=0, max=65535, help="v2 gRPC behind the JWT; 0: none (AUTH_GRPC_PORT)."),
+    ] = None,
+    grpc_upstream: Annotated[
+        str | None, typer.Option(help="The predictor's gRPC host:port (PREDICTOR_GRPC).")
+    ] = None,
 ) -> None:
-    """Serve the JWT auth sidecar: the origin's REST API in front of the predictor."""
+    """Serve the JWT auth sidecar: the origin's REST API, and v2 gRPC, in front of the
+    predictor."""
     from agi_credit.auth import InsecureConfiguration, run
 
-    settings = _settings(AuthSettings, predictor_url=upstream, auth_host=host, auth_port=port)
+    settings = _settings(
+        AuthSettings,
+        predictor_url=upstream,
+        auth_host=host,
+        auth_port=port,
+        auth_grpc_port=grpc_port,
+        predictor_grpc=grpc_upstream,
+    )
     try:
         run(settings)
     except InsecureConfiguration as exc:

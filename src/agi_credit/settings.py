@@ -145,6 +145,12 @@ class AuthSettings(CommonSettings):
     predictor_url: str = "http://127.0.0.1:8080"
     """Where the sidecar finds the predictor (localhost in the pod)."""
 
+    auth_grpc_port: int = Field(default=8001, ge=0, le=65535)
+    """The sidecar's gRPC port (Open Inference Protocol v2 behind the JWT); 0: none."""
+
+    predictor_grpc: str = "127.0.0.1:8081"
+    """Where the sidecar finds the predictor's gRPC port (host:port)."""
+
     jwt_secret: SecretStr | None = None
     """HS256 signing secret: at least 32 bytes outside dev."""
 

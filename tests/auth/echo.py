@@ -139,7 +139,10 @@ def sidecar_in_front_of(echo: Echo, log_path: Path, *, env: dict[str, str]) -> I
     port = free_port()
     url = f"http://127.0.0.1:{port}"
     with agi_credit_process(
-        ["auth", "--upstream", echo.url, "--port", str(port)], log_path, f"{url}/health", env=env
+        ["auth", "--upstream", echo.url, "--port", str(port), "--grpc-port", "0"],
+        log_path,
+        f"{url}/health",
+        env=env,
     ):
         yield url
 

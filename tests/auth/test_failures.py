@@ -9,7 +9,10 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import httpx
+import numpy as np
 import pytest
+import tritonclient.grpc as triton_grpc
+from tritonclient.utils import InferenceServerException
 
 from agi_credit.store import ModelStore
 from tests.auth.echo import bearer
@@ -94,3 +97,31 @@ def test_an_r_failure_is_a_500_with_a_request_id_and_nothing_of_r(
 
     served = httpx.post(f"{front.url}{path}", json=body(WORKS), headers=headers)
     assert served.status_code == 200, served.text
+
+
+def test_over_grpc_an_r_failure_is_internal_with_a_request_id_and_nothing_of_r(
+    front: Sidecar, failing_predictor: Server
+) -> None:
+    auth = {"authorization": bearer(front.url)["Authorization"]}
+    client = triton_grpc.InferenceServerClient(front.grpc_target)
+
+    def infer(row: Row) -> triton_grpc.InferResult:
+        tensors = []
+        for name, value in row.items():
+            tensor = triton_grpc.InferInput(name, [1], "FP64")
+            tensor.set_data_from_numpy(np.array([value]))
+            tensors.append(tensor)
+        return client.infer("agi-credit", tensors, headers=auth)
+
+    try:
+        with pytest.raises(InferenceServerException) as failed:
+            infer(FAILS)
+        message = str(failed.value.message())
+        assert str(failed.value.status()) == "StatusCode.INTERNAL"
+        assert message.startswith("internal error (request id ")
+        assert not any(leak in message for leak in LEAKS), message
+        request_id = message.removeprefix("internal error (request id ").rstrip(")")
+        assert request_id in failing_predictor.log_path.read_text()
+        assert infer(WORKS).as_numpy("prob_default").shape == (1,)
+    finally:
+        client.close()

@@ -15,6 +15,7 @@ from tests.chart.chart import (
     all_containers,
     env_of,
     load_values,
+    merged,
     pod_labels,
     pod_specs,
     predictor_pod,
@@ -287,6 +288,21 @@ def test_behind_an_ingress_the_sidecar_believes_only_the_trusted_proxies() -> No
     assert env_of(auth)["TRUSTED_PROXIES"] == "10.244.0.0/16"
     default = predictor_pod(rendered_case("default"))["containers"][0]
     assert "TRUSTED_PROXIES" not in env_of(default)  # X-Forwarded-For ignored
+
+
+def test_grpc_is_the_sidecars_second_port_and_can_be_turned_off() -> None:
+    default = rendered_case("default")
+    auth = predictor_pod(default)["containers"][0]
+    assert env_of(auth)["AUTH_GRPC_PORT"] == "8001"
+    assert env_of(auth)["PREDICTOR_GRPC"] == "127.0.0.1:8081"  # the predictor's, on loopback
+    grpc = default.one("Service")["spec"]["ports"][1]
+    assert grpc["name"] == "grpc" and grpc["appProtocol"] == "kubernetes.io/h2c"
+
+    off = Rendered.of("no-grpc", merged(DEFAULT, {"auth": {"grpcPort": 0}}))
+    auth = predictor_pod(off)["containers"][0]
+    assert env_of(auth)["AUTH_GRPC_PORT"] == "0"
+    assert [p["name"] for p in auth["ports"]] == ["http"]
+    assert [p["name"] for p in off.one("Service")["spec"]["ports"]] == ["http"]
 
 
 def test_the_hpa_scales_the_deployment_and_the_pdb_keeps_one() -> None:

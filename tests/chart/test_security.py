@@ -56,15 +56,25 @@ def test_no_pod_gets_a_service_account_token_or_host_namespaces(rendered: Render
         assert account["automountServiceAccountToken"] is False
 
 
+def sidecar_ports(rendered: Rendered) -> list[dict[str, object]]:
+    """REST, then v2 gRPC (unless auth.grpcPort is 0): both behind the JWT."""
+    auth = rendered.values.get("auth", {})
+    ports: list[dict[str, object]] = [
+        {"name": "http", "containerPort": auth.get("port", 8000), "protocol": "TCP"}
+    ]
+    if auth.get("grpcPort", 8001):
+        ports.append(
+            {"name": "grpc", "containerPort": auth.get("grpcPort", 8001), "protocol": "TCP"}
+        )
+    return ports
+
+
 def test_the_sidecar_is_the_first_container_and_its_port_the_first(rendered: Rendered) -> None:
     containers = predictor_pod(rendered)["containers"]
     auth = containers[0]
     assert auth["name"] == "auth" and auth["args"] == ["auth"]
-    # KServe's Service exposes every port of containers[0]: the sidecar has exactly one.
-    assert auth["ports"] == [
-        {"name": "http", "containerPort": rendered.values.get("auth", {}).get("port", 8000),
-         "protocol": "TCP"}
-    ]  # fmt: skip
+    # KServe's Service exposes the ports of containers[0], REST first: the sidecar's own.
+    assert auth["ports"] == sidecar_ports(rendered)
     assert env_of(auth)["AUTH_HOST"] == "0.0.0.0"
     assert env_of(auth)["PREDICTOR_URL"] == "http://127.0.0.1:8080"
 
@@ -78,7 +88,7 @@ def test_the_predictor_listens_on_loopback_and_declares_no_port(rendered: Render
     assert "ports" not in predictor
 
 
-def test_services_expose_only_the_sidecar_port(rendered: Rendered) -> None:
+def test_services_expose_only_the_sidecar_ports(rendered: Rendered) -> None:
     pod = predictor_pod(rendered)
     by_port_name = {
         p["name"]: (c["name"], p["containerPort"])
@@ -86,20 +96,18 @@ def test_services_expose_only_the_sidecar_port(rendered: Rendered) -> None:
         for p in c.get("ports", [])
     }
     for service in rendered.kinds("Service"):
-        ports = service["spec"]["ports"]
-        assert len(ports) == 1, service["metadata"]["name"]
-        target = by_port_name[ports[0]["targetPort"]]
+        targets = [by_port_name[port["targetPort"]] for port in service["spec"]["ports"]]
         if service["metadata"]["labels"]["app.kubernetes.io/component"] == "metrics":
             # the relay's own Service: GET /metrics only, never the API
-            assert target[0] == "metrics"
+            assert [name for name, _ in targets] == ["metrics"]
         else:
-            assert target[0] == "auth", service["metadata"]["name"]
+            assert targets == [("auth", p["containerPort"]) for p in sidecar_ports(rendered)]
 
 
 def test_the_metrics_relay_is_the_only_other_port(rendered: Rendered) -> None:
     pod = predictor_pod(rendered)
     exposed = {c["name"]: [p["name"] for p in c.get("ports", [])] for c in pod["containers"]}
-    expected = {"auth": ["http"]}
+    expected = {"auth": [str(p["name"]) for p in sidecar_ports(rendered)]}
     if rendered.values.get("metrics", {}).get("enabled"):
         expected["metrics"] = ["metrics"]
     assert {name: ports for name, ports in exposed.items() if ports} == expected
@@ -118,7 +126,8 @@ def test_network_policies_admit_only_the_sidecar_port_and_allow_only_dns_out(
     predictor = policies["predictor"]
     assert predictor["policyTypes"] == ["Ingress", "Egress"]
     ingress_ports = sorted(p["port"] for rule in predictor["ingress"] for p in rule["ports"])
-    expected = [8000] + ([9090] if values.get("metrics", {}).get("enabled") else [])
+    expected = [int(str(p["containerPort"])) for p in sidecar_ports(rendered)]
+    expected += [9090] if values.get("metrics", {}).get("enabled") else []
     assert ingress_ports == expected
     egress_ports = {p["port"] for rule in predictor["egress"] for p in rule["ports"]}
     assert egress_ports == {53}

@@ -4,7 +4,8 @@
         --stack-run "docker compose -f docker-compose.yml -f docker-compose.test.yml \\
                      run --rm -T --entrypoint env training"
 
-`--stack-url` is the auth sidecar, the only door. `--stack-run` is a command prefix that runs
+`--stack-url` is the auth sidecar, the only door, and `--stack-grpc` its v2 gRPC port
+(host:port). `--stack-run` is a command prefix that runs
 a command beside the stack's model store (at $MODEL_STORE): the tests append
 `agi-credit train …`, `agi-credit promote vN`, or `sh -c 'cat "$MODEL_STORE/…"'`. On a
 cluster the prefix is `python -m tests.e2e.kind.run_job … --` (a Job from the training
@@ -25,6 +26,8 @@ import pytest
 @dataclass(frozen=True)
 class Stack:
     url: str
+    grpc: str
+    """The sidecar's v2 gRPC port (host:port), behind the same JWT."""
     run_prefix: list[str]
     user: str
     password: str
@@ -48,11 +51,12 @@ class Stack:
 @pytest.fixture(scope="session")
 def stack(request: pytest.FixtureRequest) -> Stack:
     option: Callable[[str], str | None] = request.config.getoption
-    url, run = option("--stack-url"), option("--stack-run")
-    if not url or not run:
-        pytest.fail("the end-to-end tests need --stack-url and --stack-run")
+    url, run, grpc = option("--stack-url"), option("--stack-run"), option("--stack-grpc")
+    if not url or not run or not grpc:
+        pytest.fail("the end-to-end tests need --stack-url, --stack-grpc and --stack-run")
     return Stack(
         url=url.rstrip("/"),
+        grpc=grpc,
         run_prefix=shlex.split(run),
         user=option("--stack-user") or "admin",
         password=option("--stack-password") or "123456",

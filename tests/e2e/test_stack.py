@@ -9,7 +9,10 @@ from pathlib import Path
 
 import httpx
 import numpy as np
+import pytest
+import tritonclient.grpc as triton_grpc
 import tritonclient.http as triton
+from tritonclient.utils import InferenceServerException
 
 from tests.bodies import APPLICANT, FEATURES
 from tests.conftest import r_predictions
@@ -92,6 +95,25 @@ def test_a_v2_client_through_the_sidecar(stack: Stack, headers: dict[str, str]) 
     prob = result.as_numpy("prob_default")
     assert prob.shape == (len(APPLICANTS),) and ((prob > 0) & (prob < 1)).all()
     assert [i["name"] for i in metadata["inputs"]] == FEATURES
+
+
+def test_a_grpc_v2_client_through_the_sidecar(stack: Stack, headers: dict[str, str]) -> None:
+    client = triton_grpc.InferenceServerClient(stack.grpc)
+    inputs = []
+    for name in FEATURES:
+        tensor = triton_grpc.InferInput(name, [len(APPLICANTS)], "FP64")
+        tensor.set_data_from_numpy(np.array([row[name] for row in APPLICANTS]))
+        inputs.append(tensor)
+    try:
+        with pytest.raises(InferenceServerException) as refused:
+            client.infer("agi-credit", inputs)  # no token
+        assert str(refused.value.status()) == "StatusCode.UNAUTHENTICATED"
+        auth = {"authorization": headers["Authorization"]}
+        prob = client.infer("agi-credit", inputs, headers=auth).as_numpy("prob_default")
+    finally:
+        client.close()
+    rest = httpx.post(f"{stack.url}/predict", json=APPLICANTS, headers=headers).json()
+    assert prob.tolist() == [p["prob_default"] for p in rest]
 
 
 def test_a_retrain_is_served_without_a_restart(stack: Stack, headers: dict[str, str]) -> None:

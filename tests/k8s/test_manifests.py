@@ -131,17 +131,19 @@ def test_the_sidecar_is_the_only_door(built: tuple[str, list[dict[str, Any]]]) -
     containers = containers_by_name(objects, "Deployment")
     assert list(containers) == ["auth", "predictor"]
     assert containers["auth"]["ports"] == [
-        {"name": "http", "containerPort": 8000, "protocol": "TCP"}
+        {"name": "http", "containerPort": 8000, "protocol": "TCP"},
+        {"name": "grpc", "containerPort": 8001, "protocol": "TCP"},
     ]
     assert env_of(containers["predictor"])["PREDICTOR_HOST"] == "127.0.0.1"
     assert "ports" not in containers["predictor"]
     service = one(objects, "Service")
-    assert service["spec"]["ports"] == [
-        {"name": "http", "port": 8000, "targetPort": "http", "protocol": "TCP"}
+    assert [(p["name"], p["port"], p["targetPort"]) for p in service["spec"]["ports"]] == [
+        ("http", 8000, "http"),
+        ("grpc", 8001, "grpc"),
     ]
     policies = {p["metadata"]["name"]: p["spec"] for p in objects if p["kind"] == "NetworkPolicy"}
     predictor = policies["agi-credit-predictor"]
-    assert [p["port"] for rule in predictor["ingress"] for p in rule["ports"]] == [8000]
+    assert [p["port"] for rule in predictor["ingress"] for p in rule["ports"]] == [8000, 8001]
     assert {p["port"] for rule in predictor["egress"] for p in rule["ports"]} == {53}
     assert policies["agi-credit-training"]["ingress"] == []
 

@@ -33,6 +33,11 @@ checksum/secret: {{ include (print $.Template.BasePath "/secret.yaml") . | sha25
     - name: http
       containerPort: {{ .Values.auth.port }}
       protocol: TCP
+    {{- if .Values.auth.grpcPort }}
+    - name: grpc
+      containerPort: {{ .Values.auth.grpcPort }}
+      protocol: TCP
+    {{- end }}
   env:
     - name: ENV
       value: {{ .Values.env | quote }}
@@ -68,6 +73,10 @@ checksum/secret: {{ include (print $.Template.BasePath "/secret.yaml") . | sha25
       value: {{ .Values.auth.passwordHashWorkers | quote }}
     - name: MAX_REQUEST_BYTES
       value: {{ .Values.auth.maxRequestBytes | int64 | quote }}
+    - name: AUTH_GRPC_PORT
+      value: {{ .Values.auth.grpcPort | quote }}
+    - name: PREDICTOR_GRPC
+      value: {{ printf "127.0.0.1:%d" (int .Values.predictor.grpcPort) | quote }}
     {{- with .Values.auth.trustedProxies }}
     - name: TRUSTED_PROXIES
       value: {{ join "," . | quote }}

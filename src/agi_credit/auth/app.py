@@ -24,6 +24,7 @@ from agi_credit.auth import routes
 from agi_credit.auth.config import load_config
 from agi_credit.auth.dependencies import Services
 from agi_credit.auth.errors import ApiError
+from agi_credit.auth.grpc_forward import GrpcForwarder
 from agi_credit.auth.middleware import AccessLog, BodyLimit
 from agi_credit.auth.ratelimit import SlidingWindow
 from agi_credit.auth.schemas import Error, error_message
@@ -56,12 +57,18 @@ def create_app(settings: AuthSettings) -> FastAPI:
         ),
     )
 
+    grpc = GrpcForwarder(config, settings.predictor_grpc) if settings.auth_grpc_port else None
+
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
         await services.predictor.open()
+        if grpc is not None:
+            await grpc.start(settings.auth_host, settings.auth_grpc_port)
         try:
             yield
         finally:
+            if grpc is not None:
+                await grpc.stop()
             await services.predictor.aclose()
             config.users.close()
 

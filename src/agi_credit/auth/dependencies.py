@@ -9,10 +9,9 @@ from fastapi import Request, Security
 from fastapi.openapi.models import HTTPBearer
 from fastapi.security.base import SecurityBase
 
+from agi_credit.auth.access import authorize
 from agi_credit.auth.config import AuthConfig
-from agi_credit.auth.errors import Forbidden, Unauthorized
 from agi_credit.auth.ratelimit import SlidingWindow
-from agi_credit.auth.tokens import bearer_token
 from agi_credit.auth.upstream import Predictor
 
 
@@ -44,22 +43,13 @@ class BearerUser(SecurityBase):
         self.scope = scope
 
     async def __call__(self, request: Request) -> str:
-        """The token's subject, recorded for the access log with its scopes: what both the
-        token and the user's current roles allow. 401 `token missing`, `token expired`,
-        `invalid token`, or `token revoked` (the user was removed or disabled since); 403
-        when the scope is missing."""
-        token = bearer_token(request.headers.get("authorization"))
-        shared = services(request)
-        claims = shared.config.issuer.verify(token)
-        user = str(claims["sub"])
-        scopes = frozenset(str(claims["scope"]).split()) & shared.config.users.scopes(user)
-        if not scopes:
-            raise Unauthorized("token revoked")
-        if self.scope not in scopes:
-            raise Forbidden(f"this needs the {self.scope} role")
-        request.state.user = user
-        request.state.scopes = scopes
-        return user
+        """The token's subject, recorded for the access log with its scopes (`authorize`
+        says which errors answer otherwise)."""
+        config = services(request).config
+        access = authorize(config, request.headers.get("authorization"), self.scope)
+        request.state.user = access.user
+        request.state.scopes = access.scopes
+        return access.user
 
 
 CurrentUser = Annotated[str, Security(BearerUser("predict"))]

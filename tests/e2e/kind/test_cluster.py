@@ -30,12 +30,13 @@ def test_the_predictor_pods_are_ready_and_never_restarted(cluster: Cluster) -> N
             assert container.security_context.read_only_root_filesystem is True
 
 
-def test_every_service_reaches_only_the_sidecar_port(cluster: Cluster) -> None:
+def test_every_service_reaches_only_the_sidecar_ports(cluster: Cluster) -> None:
     services = cluster.core.list_namespaced_service(cluster.namespace).items
     assert services
     for service in services:
         for port in service.spec.ports:
-            assert port.target_port in (8000, "http"), (service.metadata.name, port)
+            sidecar = (8000, 8001, "http", "grpc")  # REST and v2 gRPC, both behind the JWT
+            assert port.target_port in sidecar, (service.metadata.name, port)
 
 
 def test_a_job_created_from_the_cronjob_retrains_and_is_served(
