@@ -6,6 +6,7 @@ developer's exported variables or `.env` cannot change a test's result.
 
 from __future__ import annotations
 
+import json
 import os
 import socket
 import subprocess
@@ -16,6 +17,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import httpx
 
@@ -218,3 +220,20 @@ def make_users_file(path: Path, users: dict[str, str], roles: dict[str, str] | N
         result = users_add(path, name, password, (roles or {}).get(name, "predict"))
         assert result.returncode == 0, result.stderr
     return path
+
+
+def triton_grpc(target: str, calls: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """`calls` made with tritonclient.grpc against `target`, in a process of its own (see
+    tests/auth/triton_grpc.py); one result per call."""
+    done = subprocess.run(
+        [sys.executable, "-m", "tests.auth.triton_grpc", target],
+        input=json.dumps(calls),
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=REPO,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    results: list[dict[str, Any]] = json.loads(done.stdout)
+    return results

@@ -9,15 +9,12 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import httpx
-import numpy as np
 import pytest
-import tritonclient.grpc as triton_grpc
-from tritonclient.utils import InferenceServerException
 
 from agi_credit.store import ModelStore
 from tests.auth.echo import bearer
 from tests.conftest import train_quietly
-from tests.servers import SECRET, Server, Sidecar, running_server, running_sidecar
+from tests.servers import SECRET, Server, Sidecar, running_server, running_sidecar, triton_grpc
 
 # A real R model whose predict fails inside R for AMT_CREDIT == 13: the offset is 0
 # otherwise, and not a feature (term labels exclude offsets).
@@ -102,26 +99,18 @@ def test_an_r_failure_is_a_500_with_a_request_id_and_nothing_of_r(
 def test_over_grpc_an_r_failure_is_internal_with_a_request_id_and_nothing_of_r(
     front: Sidecar, failing_predictor: Server
 ) -> None:
-    auth = {"authorization": bearer(front.url)["Authorization"]}
-    client = triton_grpc.InferenceServerClient(front.grpc_target)
-
-    def infer(row: Row) -> triton_grpc.InferResult:
-        tensors = []
-        for name, value in row.items():
-            tensor = triton_grpc.InferInput(name, [1], "FP64")
-            tensor.set_data_from_numpy(np.array([value]))
-            tensors.append(tensor)
-        return client.infer("agi-credit", tensors, headers=auth)
-
-    try:
-        with pytest.raises(InferenceServerException) as failed:
-            infer(FAILS)
-        message = str(failed.value.message())
-        assert str(failed.value.status()) == "StatusCode.INTERNAL"
-        assert message.startswith("internal error (request id ")
-        assert not any(leak in message for leak in LEAKS), message
-        request_id = message.removeprefix("internal error (request id ").rstrip(")")
-        assert request_id in failing_predictor.log_path.read_text()
-        assert infer(WORKS).as_numpy("prob_default").shape == (1,)
-    finally:
-        client.close()
+    auth = bearer(front.url)["Authorization"]
+    failed, served = triton_grpc(
+        front.grpc_target,
+        [
+            {"method": "infer", "authorization": auth, "rows": [FAILS]},
+            {"method": "infer", "authorization": auth, "rows": [WORKS]},
+        ],
+    )
+    assert failed["status"] == "StatusCode.INTERNAL"
+    message = failed["message"]
+    assert message.startswith("internal error (request id ")
+    assert not any(leak in message for leak in LEAKS), message
+    request_id = message.removeprefix("internal error (request id ").rstrip(")")
+    assert request_id in failing_predictor.log_path.read_text()
+    assert served["ok"] and len(served["result"]) == 1
