@@ -1,13 +1,16 @@
 """ASGI helpers shared by the predictor and the auth sidecar: one request id per request,
-kept in a ContextVar so that every log line of the request carries it."""
+kept in a ContextVar so that every log line of the request carries it, and the request
+body size limit."""
 
 from __future__ import annotations
 
 import re
 import uuid
-from collections.abc import Awaitable, Callable, MutableMapping
+from collections.abc import Awaitable, Callable, Mapping, MutableMapping
 from contextvars import ContextVar
 from typing import Any
+
+from starlette.responses import JSONResponse
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
@@ -55,3 +58,73 @@ def echo_request_id(
         await send(message)
 
     return sending
+
+
+TOO_LARGE = "request body too large"
+
+
+class _BodyTooLarge(Exception):
+    """Raised to the app when the body it reads goes over the limit."""
+
+
+class BodyLimit:
+    """413 `{"error": "request body too large"}` for a body over its path's limit (`limits`,
+    else `default_limit`): at once when Content-Length announces it, otherwise as soon as the
+    bytes received pass the limit. The rest of the body is never read."""
+
+    def __init__(self, app: ASGIApp, *, default_limit: int, limits: Mapping[str, int]) -> None:
+        self.app = app
+        self.default_limit = default_limit
+        self.limits = dict(limits)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        limit = self.limits.get(scope["path"], self.default_limit)
+        declared = _content_length(scope)
+        if declared is not None and declared > limit:
+            await _too_large(scope, receive, send)
+            return
+        received, over, started = 0, False, False
+
+        async def receive_within_limit() -> Message:
+            nonlocal received, over
+            message = await receive()
+            if message["type"] == "http.request":
+                received += len(message.get("body", b""))
+                if received > limit:
+                    over = True
+                    raise _BodyTooLarge
+            return message
+
+        async def send_unless_over(message: Message) -> None:
+            # Whatever the app answers to a body cut short is replaced by the 413.
+            nonlocal started
+            if over and not started:
+                return
+            started = started or message["type"] == "http.response.start"
+            await send(message)
+
+        try:
+            await self.app(scope, receive_within_limit, send_unless_over)
+        except Exception:
+            if not over or started:
+                raise
+        if over and not started:
+            await _too_large(scope, receive, send)
+
+
+def _content_length(scope: Scope) -> int | None:
+    for name, value in scope["headers"]:
+        if name == b"content-length":
+            try:
+                return int(value)
+            except ValueError:
+                return None
+    return None
+
+
+async def _too_large(scope: Scope, receive: Receive, send: Send) -> None:
+    response = JSONResponse({"error": TOO_LARGE}, status_code=413, headers={"Connection": "close"})
+    await response(scope, receive, send)

@@ -32,6 +32,10 @@ __all__ = [
 LogLevel = Literal["DEBUG", "INFO", "WARNING", "ERROR"]
 
 
+DEFAULT_MAX_REQUEST_BYTES = 64 * 1024 * 1024
+"""Largest request body, in the sidecar and, behind it, in the predictor (413 beyond)."""
+
+
 class CommonSettings(BaseSettings):
     """What every component reads."""
 
@@ -113,6 +117,9 @@ class PredictorSettings(CommonSettings):
     max_batch_rows: int = Field(default=1_000_000, ge=1)
     """Largest batch one request may score; larger ones get a 400."""
 
+    max_request_bytes: int = Field(default=DEFAULT_MAX_REQUEST_BYTES, ge=1024)
+    """Largest REST request body (413 beyond, before it is parsed)."""
+
     reload_interval: float = Field(default=0.25, gt=0.0)
     """How often the predictor checks metadata.json for changes (seconds)."""
 
@@ -183,7 +190,7 @@ class AuthSettings(CommonSettings):
     password_hash_workers: int = Field(default=2, ge=1, le=64)
     """Password checks that run at once; each argon2 check takes 64 MiB."""
 
-    max_request_bytes: int = Field(default=64 * 1024 * 1024, ge=1024)
+    max_request_bytes: int = Field(default=DEFAULT_MAX_REQUEST_BYTES, ge=1024)
     """Largest request body /predict and the pass-through accept (413 beyond)."""
 
     trusted_proxies: Annotated[list[IPv4Network | IPv6Network], NoDecode] = Field(

@@ -161,6 +161,8 @@ checksum/secret: {{ include (print $.Template.BasePath "/secret.yaml") . | sha25
       value: {{ .Values.predictor.scoring | quote }}
     - name: MAX_BATCH_ROWS
       value: {{ .Values.predictor.maxBatchRows | int64 | quote }}
+    - name: MAX_REQUEST_BYTES  # the sidecar's limit: a body it lets through, this takes
+      value: {{ .Values.auth.maxRequestBytes | int64 | quote }}
     - name: PARITY_ROWS
       value: {{ .Values.predictor.parityRows | int64 | quote }}
     - name: PARITY_TOLERANCE

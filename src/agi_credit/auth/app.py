@@ -19,13 +19,13 @@ from fastapi.responses import Response
 from starlette.exceptions import HTTPException
 from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
-from agi_credit._asgi import current_request_id
+from agi_credit._asgi import BodyLimit, current_request_id
 from agi_credit.auth import routes
 from agi_credit.auth.config import load_config
 from agi_credit.auth.dependencies import Services
 from agi_credit.auth.errors import ApiError
 from agi_credit.auth.grpc_forward import GrpcForwarder
-from agi_credit.auth.middleware import AccessLog, BodyLimit
+from agi_credit.auth.middleware import AccessLog
 from agi_credit.auth.ratelimit import SlidingWindow
 from agi_credit.auth.schemas import Error, error_message
 from agi_credit.auth.upstream import Predictor

@@ -15,7 +15,15 @@ import sys
 import warnings
 from collections.abc import Iterator
 
-from agi_credit._asgi import ASGIApp, Receive, Scope, Send, echo_request_id, with_request_id
+from agi_credit._asgi import (
+    ASGIApp,
+    BodyLimit,
+    Receive,
+    Scope,
+    Send,
+    echo_request_id,
+    with_request_id,
+)
 from agi_credit._logging import configure_logging
 from agi_credit.settings import PredictorSettings
 
@@ -115,6 +123,8 @@ def serve(settings: PredictorSettings) -> None:
     )
     add_routes(model_server.app, server, model)
     model_server.app.add_middleware(RequestContextMiddleware)
+    # Outermost: a body over the limit is refused (413) before KServe reads it whole.
+    model_server.app.add_middleware(BodyLimit, default_limit=settings.max_request_bytes, limits={})
     registry.watch(settings.reload_interval)
     state = registry.state
     log.info(
