@@ -46,37 +46,29 @@ def test_only_admins_see_the_details_of_model_info(sidecar: Sidecar) -> None:
     assert current["status"] == "serving" and len(current["sha256"]) == 64
 
 
-def test_an_admin_scope_claimed_by_a_predict_user_shows_nothing_more(sidecar: Sidecar) -> None:
-    """Scopes are what the token says *and* what the user's current roles allow."""
+def signed(user: str, scope: str) -> dict[str, str]:
+    """Headers with a token signed with the sidecar's secret, for `user`, claiming `scope`."""
     now = int(time.time())
-    forged_scope = jwt.encode(
+    token = jwt.encode(
         {
-            "iss": "agi-credit", "aud": "agi-credit-api", "sub": USER, "iat": now, "nbf": now,
-            "exp": now + 600, "jti": "1" * 32, "scope": "admin predict",
+            "iss": "agi-credit", "aud": "agi-credit-api", "sub": user, "iat": now, "nbf": now,
+            "exp": now + 600, "jti": "1" * 32, "scope": scope,
         },
         SECRET,
         algorithm="HS256",
     )  # fmt: skip
-    response = httpx.get(
-        f"{sidecar.url}/model-info", headers={"Authorization": f"Bearer {forged_scope}"}
-    )
+    return {"Authorization": f"Bearer {token}"}
+
+
+def test_an_admin_scope_claimed_by_a_predict_user_shows_nothing_more(sidecar: Sidecar) -> None:
+    """Scopes are what the token says *and* what the user's current roles allow."""
+    response = httpx.get(f"{sidecar.url}/model-info", headers=signed(USER, "admin predict"))
     assert response.status_code == 200
     assert "details" not in response.json()
 
 
 def test_a_token_without_the_predict_scope_is_forbidden(sidecar: Sidecar) -> None:
-    now = int(time.time())
-    admin_only = jwt.encode(
-        {
-            "iss": "agi-credit", "aud": "agi-credit-api", "sub": ADMIN, "iat": now, "nbf": now,
-            "exp": now + 600, "jti": "2" * 32, "scope": "admin",
-        },
-        SECRET,
-        algorithm="HS256",
-    )  # fmt: skip
-    response = httpx.post(
-        f"{sidecar.url}/predict", json=APPLICANT, headers={"Authorization": f"Bearer {admin_only}"}
-    )
+    response = httpx.post(f"{sidecar.url}/predict", json=APPLICANT, headers=signed(ADMIN, "admin"))
     assert response.status_code == 403
     assert response.json() == {"error": "this needs the predict role"}
 
