@@ -8,6 +8,7 @@ import time
 
 import httpx
 import jwt
+import pytest
 
 from tests.auth.echo import bearer
 from tests.bodies import APPLICANT
@@ -44,6 +45,23 @@ def test_only_admins_see_the_details_of_model_info(sidecar: Sidecar) -> None:
     assert details["store_current_version"] == plain["current_version"]
     current = details["versions"][plain["current_version"]]
     assert current["status"] == "serving" and len(current["sha256"]) == 64
+
+
+@pytest.mark.parametrize("path", ["/v2/models/agi-credit", "/v2/models/agi-credit/versions/v1"])
+def test_only_admins_see_hashes_and_load_errors_in_the_v2_metadata(
+    sidecar: Sidecar, path: str
+) -> None:
+    plain = httpx.get(f"{sidecar.url}{path}", headers=bearer(sidecar.url))
+    admin = httpx.get(f"{sidecar.url}{path}", headers=bearer(sidecar.url, ADMIN, ADMIN_PASSWORD))
+    assert plain.status_code == admin.status_code == 200, plain.text
+    versions = admin.json()["parameters"]["model_versions"]
+    assert all(len(info["sha256"]) == 64 for info in versions.values())
+    hidden = plain.json()["parameters"]
+    assert "reload_error" not in hidden
+    assert set(hidden["model_versions"]) == set(versions)
+    for info in hidden["model_versions"].values():
+        assert "sha256" not in info and "error" not in info
+    assert plain.json()["inputs"] == admin.json()["inputs"]  # the rest as KServe sent it
 
 
 def signed(user: str, scope: str) -> dict[str, str]:
