@@ -135,6 +135,26 @@ def test_unknown_users_and_wrong_passwords_take_as_long() -> None:
     assert 0.5 < unknown / known < 2.0
 
 
+ENUMERATION_BOUND = 1.25
+"""Over HTTP, the median login time of an unknown user and of a known user with a wrong
+password differ by less than this factor (both run one argon2 check)."""
+
+
+def test_login_timing_does_not_tell_unknown_users_over_http(sidecar: Sidecar) -> None:
+    times: dict[str, list[float]] = {USER: [], "nobody-here": []}
+    with httpx.Client(base_url=sidecar.url) as client:
+        for _ in range(20):  # interleaved, so that the machine's load hits both alike
+            for name, seconds in times.items():
+                started = time.perf_counter()
+                response = client.post("/login", json={"username": name, "password": "wrong pw"})
+                seconds.append(time.perf_counter() - started)
+                assert response.status_code == 401
+                assert response.json() == {"error": "invalid credentials"}
+    known, unknown = (statistics.median(seconds) for seconds in times.values())
+    print(f"median login: known user {known * 1000:.1f} ms, unknown {unknown * 1000:.1f} ms")
+    assert 1 / ENUMERATION_BOUND < unknown / known < ENUMERATION_BOUND
+
+
 def test_brute_force_on_login_gets_429_with_retry_after(
     predictor: Server, users_file: Path, tmp_path: Path
 ) -> None:
