@@ -88,16 +88,11 @@ class Users:
         self._entries = entries
         self._hasher = hasher
         self._source, self._prod, self._check_seconds = source, prod, check_seconds
-        self._signature = _signature(source) if source else None
+        self._signature: tuple[int, int, int, int] | None = None  # of the file as read
         self._next_check = time.monotonic() + check_seconds
         # Unknown users are checked against this, so both answers take as long.
         self._dummy = hasher.hash(secrets.token_hex(16))
         self._pool = ThreadPoolExecutor(max_workers=hash_workers, thread_name_prefix="argon2")
-
-    @property
-    def names(self) -> list[str]:
-        self.refresh()
-        return sorted(self._entries)
 
     def scopes(self, username: str) -> frozenset[str]:
         """What `username` may do now: empty for a removed or disabled user."""
@@ -157,8 +152,12 @@ class Users:
         """The users of a file, re-read when it changes; `InsecureConfiguration` when it is
         unreadable, a password is not an argon2id hash, or (prod) a hash is weaker than
         this sidecar's own parameters."""
-        entries = read_users_file(path, prod=prod)
-        return cls(entries, hash_workers=hash_workers, source=path, prod=prod)
+        signature = _signature(path)  # before reading: a change while it is read is seen
+        users = cls(
+            read_users_file(path, prod=prod), hash_workers=hash_workers, source=path, prod=prod
+        )
+        users._signature = signature
+        return users
 
     @classmethod
     def dev_default(cls, *, hash_workers: int = 2) -> Users:
@@ -221,12 +220,11 @@ def _weaker_than(stored: str, hasher: PasswordHasher) -> str:
         used = extract_parameters(stored)
     except InvalidHashError as exc:
         raise InsecureConfiguration(f"an invalid argon2id hash: {exc}") from exc
-    wanted = hasher
     weak = [
         f"{label} {have} < {need}"
         for label, have, need in (
-            ("memory_cost", used.memory_cost, wanted.memory_cost),
-            ("time_cost", used.time_cost, wanted.time_cost),
+            ("memory_cost", used.memory_cost, hasher.memory_cost),
+            ("time_cost", used.time_cost, hasher.time_cost),
         )
         if have < need
     ]

@@ -74,8 +74,8 @@ async def _for_the_role(request: Request, response: StreamingResponse) -> Respon
     if isinstance(parameters, dict):
         parameters.pop("reload_error", None)
         for info in (parameters.get("model_versions") or {}).values():
-            for field in ADMIN_ONLY_VERSION_FIELDS:
-                if isinstance(info, dict):
+            if isinstance(info, dict):
+                for field in ADMIN_ONLY_VERSION_FIELDS:
                     info.pop(field, None)
     return Response(orjson.dumps(metadata), status_code=200, media_type="application/json")
 
