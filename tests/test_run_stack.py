@@ -12,7 +12,9 @@ import threading
 import time
 from pathlib import Path
 
-from tests.servers import REPO, clean_env, free_port
+import httpx
+
+from tests.servers import REPO, clean_env, free_port, triton_grpc
 
 
 def _listening(port: int) -> bool:
@@ -21,7 +23,8 @@ def _listening(port: int) -> bool:
 
 
 def test_the_stack_comes_up_answers_its_own_tour_and_stops_on_ctrl_c(tmp_path: Path) -> None:
-    ports = {"HTTP_PORT": free_port(), "GRPC_PORT": free_port(), "AUTH_PORT": free_port()}
+    names = ("HTTP_PORT", "GRPC_PORT", "AUTH_PORT", "AUTH_GRPC_PORT")
+    ports = {name: free_port() for name in names}
     env = {
         **clean_env(),
         **{k: str(v) for k, v in ports.items()},
@@ -60,6 +63,14 @@ def test_the_stack_comes_up_answers_its_own_tour_and_stops_on_ctrl_c(tmp_path: P
         assert prediction["model_version"] == "v1" and 0 < prediction["prob_default"] < 1
         assert (tmp_path / "data" / "application_train.csv").is_file()
         assert _listening(ports["HTTP_PORT"]) and _listening(ports["AUTH_PORT"])
+        # gRPC through the sidecar reaches the predictor on its GRPC_PORT, whatever it is
+        login = {"username": "admin", "password": "123456"}
+        token = httpx.post(f"http://127.0.0.1:{ports['AUTH_PORT']}/login", json=login).json()
+        [ready] = triton_grpc(
+            f"127.0.0.1:{ports['AUTH_GRPC_PORT']}",
+            [{"method": "model_ready", "authorization": f"Bearer {token['token']}"}],
+        )
+        assert ready == {"ok": True, "result": True}, ready
     finally:
         os.killpg(stack.pid, signal.SIGINT)  # what Ctrl-C sends: the whole process group
         stack.wait(timeout=60)
@@ -67,6 +78,6 @@ def test_the_stack_comes_up_answers_its_own_tour_and_stops_on_ctrl_c(tmp_path: P
         assert stack.stdout is not None
         stack.stdout.close()
     deadline = time.monotonic() + 10
-    while _listening(ports["HTTP_PORT"]) or _listening(ports["AUTH_PORT"]):
+    while any(_listening(port) for port in ports.values()):
         assert time.monotonic() < deadline, "a server outlived Ctrl-C"
         time.sleep(0.2)
