@@ -352,6 +352,40 @@ def show_config(
     sys.stdout.write(json.dumps(shown[component] if component else shown, indent=2) + "\n")
 
 
+store_app = typer.Typer(help="Look after the model store.", no_args_is_help=True)
+app.add_typer(store_app, name="store")
+
+
+@store_app.command("check")
+def store_check(
+    store: StoreOption = None,
+    fix: Annotated[
+        bool, typer.Option("--fix", help="Remove the orphans (under the store's lock).")
+    ] = False,
+    actor: ActorOption = None,
+) -> None:
+    """Report what killed jobs left (orphans) and artifacts that are missing or changed
+    (damage); exit 1 unless the store is clean. `--fix` removes orphans, never models."""
+    from agi_credit.store import check_store
+
+    with _errors_as_messages():
+        report = check_store(_open_store(store), fix=fix, actor=_actor(actor))
+    for orphan in report.removed:
+        out.print(f"removed {orphan.path}: {orphan.why}", highlight=False)
+    for orphan in report.orphans:
+        out.print(f"orphan {orphan.path}: {orphan.why}", highlight=False)
+    for damage in report.damage:
+        out.print(f"[bold red]damaged[/] {damage}", highlight=False)
+    if report.orphans:
+        err.print("run `agi-credit store check --fix` to remove the orphans")
+    if report.damage:
+        err.print("restore the damaged files from a backup; versions without them are not served")
+    if not report.clean:
+        raise typer.Exit(1)
+    if not report.removed:
+        out.print("the store is clean")
+
+
 users_app = typer.Typer(help="Manage the users of the auth sidecar.", no_args_is_help=True)
 app.add_typer(users_app, name="users")
 

@@ -22,8 +22,7 @@ from agi_credit.store import (
 )
 from tests.conftest import snapshot
 from tests.servers import run_cli
-
-FEATURES = ["AMT_INCOME_TOTAL", "AMT_CREDIT", "DAYS_BIRTH", "AMT_GOODS_PRICE"]
+from tests.store.registered import FEATURES, register
 
 # The origin's metadata.json, verbatim from its README.
 ORIGIN_METADATA = {
@@ -33,30 +32,6 @@ ORIGIN_METADATA = {
         {"created_at": "2026-02-22 02:05:17", "features": FEATURES, "version": "v2"},
     ],
 }
-
-
-def register(
-    store: ModelStore, *, promote: bool = True, auc: float = 0.6, actor: str = "tester"
-) -> str:
-    """Register a version the way the training job does (the artifact is opaque here)."""
-    staged = store.root.parent / f"staged-{utc_now().replace(' ', '_')}.rds"
-    staged.parent.mkdir(parents=True, exist_ok=True)
-    staged.write_bytes(b"an R model")
-    with store.transaction(actor=actor) as txn:
-        version = txn.next_version()
-        artifact = txn.install_artifact(staged, version)
-        txn.add(
-            ModelEntry(
-                version=version,
-                created_at=utc_now(),
-                features=FEATURES,
-                artifact=artifact,
-                metrics={"auc": auc},
-            )
-        )
-        if promote:
-            txn.promote(version)
-    return version
 
 
 def _register_in_child(root: str) -> str:

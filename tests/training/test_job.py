@@ -3,15 +3,10 @@
 from __future__ import annotations
 
 import json
-import os
-import shutil
 import signal
 import subprocess
 import sys
-import tempfile
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -20,6 +15,7 @@ from agi_credit.data import generate_frame, write_csv
 from agi_credit.store import ModelStore, Status, StoreError
 from agi_credit.training import TrainingError
 from tests.conftest import Train, snapshot
+from tests.mounts import read_only_mount
 from tests.servers import WORKDIR, clean_env, run_cli
 
 # A data scientist's model that learned nothing: TARGET shuffled, a plain glm (no recipe).
@@ -38,24 +34,6 @@ def r_script(tmp_path: Path, body: str) -> Path:
     path = tmp_path / "train.R"
     path.write_text(body)
     return path
-
-
-@contextmanager
-def read_only_mount(path: Path) -> Iterator[None]:
-    """Make `path` a read-only filesystem holding its current content (needs root)."""
-    if os.geteuid() != 0:
-        pytest.skip("making a read-only filesystem needs root (CI runs as root)")
-    saved = Path(tempfile.mkdtemp()) / "saved"
-    path.mkdir(parents=True, exist_ok=True)
-    shutil.copytree(path, saved)
-    subprocess.run(["mount", "-t", "tmpfs", "-o", "size=8m", "tmpfs", str(path)], check=True)
-    try:
-        shutil.copytree(saved, path, dirs_exist_ok=True)
-        subprocess.run(["mount", "-o", "remount,ro", str(path)], check=True)
-        yield
-    finally:
-        subprocess.run(["umount", str(path)], check=True)
-        shutil.rmtree(saved.parent)
 
 
 def test_the_first_version_is_registered_promoted_and_reported(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from agi_credit.store.check import Orphan, StoreCheck, check_store
 from agi_credit.store.errors import (
     EmptyStore,
     InvalidVersionName,
@@ -32,12 +33,15 @@ __all__ = [
     "InvalidVersionName",
     "ModelEntry",
     "ModelStore",
+    "Orphan",
     "Status",
+    "StoreCheck",
     "StoreError",
     "StoreMetadata",
     "StoreTransaction",
     "VersionNotFound",
     "VersionRejected",
+    "check_store",
     "default_actor",
     "utc_now",
     "version_name",

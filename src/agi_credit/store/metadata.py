@@ -42,7 +42,7 @@ class Artifact(BaseModel):
     size_bytes: int
 
 
-Action = Literal["register", "promote", "rollback", "reject"]
+Action = Literal["register", "promote", "rollback", "reject", "discard"]
 
 
 class HistoryEvent(BaseModel):

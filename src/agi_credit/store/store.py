@@ -3,12 +3,14 @@
     <root>/metadata.json          current_version, models[], history[]
     <root>/models/model_vN.rds    immutable once written
     <root>/reports/vN/            model card and plots
-    <root>/staging/               private scratch directories of running jobs
+    <root>/staging/job-*/         private scratch directories of running jobs, each
+                                  holding its .job.lock while the job runs
     <root>/.lock                  writers hold it exclusively
 
 Writers change the store only inside `transaction()`: under the lock, metadata.json is
 replaced atomically at the end, and files created by a transaction that fails are removed,
-so a failure leaves the store exactly as it was. Readers take no lock.
+so a failure leaves the store exactly as it was. Readers take no lock. A job killed with
+SIGKILL cannot undo: what it leaves is found by `agi-credit store check` (store/check.py).
 """
 
 from __future__ import annotations
@@ -44,7 +46,10 @@ from agi_credit.store.metadata import (
 )
 from agi_credit.store.versions import VERSION_PATTERN, version_name, version_number
 
-__all__ = ["ModelStore", "StoreTransaction", "default_actor"]
+__all__ = ["JOB_LOCK", "ModelStore", "StoreTransaction", "default_actor"]
+
+JOB_LOCK = ".job.lock"
+"""Held in a job's staging directory while the job runs."""
 
 _log = logging.getLogger("agi_credit.store")
 _VERSIONED_FILE = re.compile(rf"^model_({VERSION_PATTERN.pattern})\.rds$")
@@ -95,7 +100,7 @@ class ModelStore:
     def read(self) -> StoreMetadata:
         """The metadata as last committed; an empty one when the store is new."""
         try:
-            text = self.metadata_path.read_text(encoding="utf-8")
+            text = self.metadata_path.read_bytes()  # invalid UTF-8 is invalid JSON below
         except FileNotFoundError:
             return StoreMetadata()
         except OSError as exc:
@@ -133,10 +138,8 @@ class ModelStore:
 
     # -- writing ------------------------------------------------------------------------
 
-    @contextmanager
-    def transaction(self, *, actor: str | None = None) -> Iterator[StoreTransaction]:
-        """Hold the store's lock; commit metadata.json atomically when the block ends,
-        or undo the files the block created when it raises."""
+    def _locked(self) -> FileLock:
+        """The store's writer lock, acquired."""
         try:
             self.root.mkdir(parents=True, exist_ok=True)
             lock = FileLock(self.root / ".lock", timeout=self.lock_timeout)
@@ -150,6 +153,13 @@ class ModelStore:
             raise StoreError(
                 f"cannot write to the model store at {self.root}: {exc.strerror or exc}"
             ) from exc
+        return lock
+
+    @contextmanager
+    def transaction(self, *, actor: str | None = None) -> Iterator[StoreTransaction]:
+        """Hold the store's lock; commit metadata.json atomically when the block ends,
+        or undo the files the block created when it raises."""
+        lock = self._locked()
         try:
             txn = StoreTransaction(self, self.read(), actor=actor or default_actor())
             try:
@@ -177,19 +187,26 @@ class ModelStore:
     @contextmanager
     def staging(self) -> Iterator[Path]:
         """A private scratch directory inside the store (same filesystem: the artifact is
-        moved from it atomically), removed when the block ends."""
+        moved from it atomically), removed when the block ends. Its job lock is taken under
+        the store's lock, so `store check` never sees it unowned while the job lives."""
+        store_lock = self._locked()
         try:
             self.staging_dir.mkdir(parents=True, exist_ok=True)
             path = self.staging_dir / f"job-{uuid.uuid4().hex[:12]}"
             path.mkdir()
+            job_lock = FileLock(path / JOB_LOCK, timeout=0)
+            job_lock.acquire()
         except OSError as exc:
             raise StoreError(
                 f"cannot write to the model store at {self.root}: {exc.strerror or exc}"
             ) from exc
+        finally:
+            store_lock.release()
         try:
             yield path
         finally:
             shutil.rmtree(path, ignore_errors=True)
+            job_lock.release()
 
     # -- governance ---------------------------------------------------------------------
 
@@ -224,6 +241,7 @@ class StoreTransaction:
         """One more than any version ever seen: in metadata, in models/ or in reports/,
         so a version whose entry was lost is still never reused."""
         seen = [m.number for m in self.metadata.models]
+        seen += [version_number(event.version) for event in self.metadata.history]
         if self.store.models_dir.is_dir():
             seen += [
                 version_number(match[1])
@@ -309,6 +327,15 @@ class StoreTransaction:
         entry.status_reason = reason
         self._record("reject", version, reason=reason)
         return entry
+
+    def discard(self, version: str, *, reason: str) -> None:
+        """Record that an unregistered version's files were removed: its number stays used."""
+        version_number(version)
+        self._record("discard", version, reason=reason)
+
+    def discarded(self) -> set[str]:
+        """Versions whose files were removed before they were registered."""
+        return {event.version for event in self.metadata.history if event.action == "discard"}
 
     def undo(self) -> None:
         """Remove what this transaction created; metadata.json was not written."""
