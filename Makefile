@@ -9,7 +9,7 @@ INSTALLED := $(VENV)/.installed
 export TZ ?= UTC
 
 .PHONY: help setup r-deps k8s-tools run serve test test-containers kind-e2e k8s lint format \
-	bench-train bench-serve images compose-up compose-down clean
+	bench-train bench-serve bench-soak images compose-up compose-down clean
 
 help: ## List the targets
 	@grep -hE '^[a-zA-Z0-9_-]+:.*## ' $(MAKEFILE_LIST) | \
@@ -62,6 +62,11 @@ bench-serve: setup ## The predictor under wrk, against stock KServe + sklearn an
 	@command -v wrk >/dev/null || { [ "$$(id -u)" -eq 0 ] && apt-get install -y -qq wrk >/dev/null; } \
 		|| { echo "wrk is missing: sudo apt-get install wrk" >&2; exit 1; }
 	$(BIN)/python bench/serve.py
+
+SOAK_SECONDS ?= 600
+
+bench-soak: setup ## The stack under steady REST + gRPC load while v2 is trained, promoted, rolled back
+	$(BIN)/python bench/soak.py --seconds $(SOAK_SECONDS) $(ARGS)
 
 # The images, their CA bundle for pip inside the builds (this machine's, when it exists: a
 # TLS-inspecting proxy needs it; `make images EXTRA_CA_BUNDLE=` passes none).
