@@ -70,6 +70,7 @@ import os
 import random
 import re
 import secrets
+import socket
 import subprocess
 import sys
 import tempfile
@@ -115,8 +116,6 @@ def clean_env(extra: dict[str, str] | None = None) -> dict[str, str]:
 
 
 def free_port() -> int:
-    import socket
-
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
@@ -691,14 +690,18 @@ def soak(args: argparse.Namespace, s: Stack, started_at: dt.datetime) -> int:
     )
     commands = [(0.25, train), (0.5, promote), (0.75, rollback)]
 
-    time.sleep(max(0.0, t_start - time.monotonic()))
-    start_sample = sample(pids)
-    for fraction, command in commands:
-        time.sleep(max(0.0, t_start + fraction * args.seconds - time.monotonic()))
-        run_command(s.work, command)
-    time.sleep(max(0.0, until - 1.0 - time.monotonic()))
-    end_sample = sample(pids)
-    codes = {c.kind: c.wait(timeout=max(60.0, until - time.monotonic() + 60)) for c in children}
+    try:
+        time.sleep(max(0.0, t_start - time.monotonic()))
+        start_sample = sample(pids)
+        for fraction, command in commands:
+            time.sleep(max(0.0, t_start + fraction * args.seconds - time.monotonic()))
+            run_command(s.work, command)
+        time.sleep(max(0.0, until - 1.0 - time.monotonic()))
+        end_sample = sample(pids)
+        codes = {c.kind: c.wait(timeout=until - time.monotonic() + 60) for c in children}
+    finally:
+        for child in children:
+            stop(child.proc)
     time.sleep(0.2)
     monitor.halt.set()
     sampler.halt.set()
