@@ -1,6 +1,6 @@
 """ASGI helpers shared by the predictor and the auth sidecar: one request id per request,
 kept in a ContextVar so that every log line of the request carries it, and the request
-body size limit."""
+size limits (headers and body)."""
 
 from __future__ import annotations
 
@@ -61,6 +61,10 @@ def echo_request_id(
 
 
 TOO_LARGE = "request body too large"
+HEADERS_TOO_LARGE = "request headers too large"
+MAX_HEADER_BYTES = 32 * 1024
+"""The most bytes of header names and values a request may carry: a token and a client's
+usual headers take a few KiB. Uvicorn (with httptools) sets no limit of its own."""
 
 
 class _BodyTooLarge(Exception):
@@ -70,21 +74,34 @@ class _BodyTooLarge(Exception):
 class BodyLimit:
     """413 `{"error": "request body too large"}` for a body over its path's limit (`limits`,
     else `default_limit`): at once when Content-Length announces it, otherwise as soon as the
-    bytes received pass the limit. The rest of the body is never read."""
+    bytes received pass the limit. The rest of the body is never read. Headers over
+    `max_header_bytes` get a 431 `{"error": "request headers too large"}` before anything
+    else sees them."""
 
-    def __init__(self, app: ASGIApp, *, default_limit: int, limits: Mapping[str, int]) -> None:
+    def __init__(
+        self,
+        app: ASGIApp,
+        *,
+        default_limit: int,
+        limits: Mapping[str, int],
+        max_header_bytes: int = MAX_HEADER_BYTES,
+    ) -> None:
         self.app = app
         self.default_limit = default_limit
         self.limits = dict(limits)
+        self.max_header_bytes = max_header_bytes
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
+        if sum(len(k) + len(v) for k, v in scope["headers"]) > self.max_header_bytes:
+            await _refuse(scope, receive, send, 431, HEADERS_TOO_LARGE)
+            return
         limit = self.limits.get(scope["path"], self.default_limit)
         declared = _content_length(scope)
         if declared is not None and declared > limit:
-            await _too_large(scope, receive, send)
+            await _refuse(scope, receive, send, 413, TOO_LARGE)
             return
         received, over, started = 0, False, False
 
@@ -112,7 +129,7 @@ class BodyLimit:
             if not over or started:
                 raise
         if over and not started:
-            await _too_large(scope, receive, send)
+            await _refuse(scope, receive, send, 413, TOO_LARGE)
 
 
 def _content_length(scope: Scope) -> int | None:
@@ -125,6 +142,7 @@ def _content_length(scope: Scope) -> int | None:
     return None
 
 
-async def _too_large(scope: Scope, receive: Receive, send: Send) -> None:
-    response = JSONResponse({"error": TOO_LARGE}, status_code=413, headers={"Connection": "close"})
+async def _refuse(scope: Scope, receive: Receive, send: Send, status: int, error: str) -> None:
+    """`{"error": error}`, closing the connection: the rest of the request is never read."""
+    response = JSONResponse({"error": error}, status_code=status, headers={"Connection": "close"})
     await response(scope, receive, send)

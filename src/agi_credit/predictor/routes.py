@@ -101,8 +101,9 @@ def add_routes(app: FastAPI, server: ModelServer, model: AgiCreditModel) -> None
     async def version_ready(model_name: str, model_version: str) -> dict[str, Any]:
         check(model_name, model_version)
         state = model.registry.state
-        if model_version not in state.served:
-            raise ModelNotReady(model_name, state.unavailable.get(model_version, "unknown version"))
+        if model_version in state.unavailable:  # 503: the store has it, it failed to load
+            raise ModelNotReady(model_name, state.unavailable[model_version])
+        state.resolve(model_version)  # 404 for a version the store does not have
         return {"name": model_name, "ready": True}
 
     async def version_infer(

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from agi_credit.predictor.errors import InvalidRequest
+from agi_credit.predictor.errors import InvalidRequest, shown_list
 
 
 @dataclass(frozen=True, slots=True)
@@ -31,7 +31,7 @@ class FeatureSchema:
         if missing:
             raise InvalidRequest(f"missing features: {missing}")
         if unexpected:
-            raise InvalidRequest(f"unexpected features: {unexpected}")
+            raise InvalidRequest(f"unexpected features: {shown_list(unexpected)}")
 
     def check_values(self, matrix: np.ndarray) -> None:
         """`matrix` is [rows, features] float64 in feature order."""

@@ -14,8 +14,15 @@ import logging
 import sys
 import warnings
 from collections.abc import Iterator
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse, Response
+from starlette.exceptions import HTTPException
 
 from agi_credit._asgi import (
+    MAX_HEADER_BYTES,
     ASGIApp,
     BodyLimit,
     Receive,
@@ -28,6 +35,10 @@ from agi_credit._logging import configure_logging
 from agi_credit.settings import PredictorSettings
 
 log = logging.getLogger("agi_credit.predictor")
+
+PASSED_THROUGH_HEADER_BYTES = MAX_HEADER_BYTES + 4096
+"""The sidecar passes a client's headers on with a few of its own (request id, user,
+X-Forwarded-*): the predictor allows that much more, so what the sidecar accepts gets in."""
 
 
 class RequestContextMiddleware:
@@ -55,6 +66,32 @@ class RequestContextMiddleware:
         ):
             headers.append((b"content-type", b"application/json"))
         await self.app({**scope, "headers": headers}, receive, echo_request_id(send, request_id))
+
+
+async def _invalid_body(_: Request, exc: Any) -> Response:
+    """FastAPI's 422 for a body its model refuses, as `{"error": ...}` and without the values
+    sent (FastAPI's own repeats them)."""
+    from agi_credit.predictor.errors import describe_validation_errors
+
+    assert isinstance(exc, RequestValidationError)
+    message = f"invalid request: {describe_validation_errors(exc.errors())}"
+    return JSONResponse({"error": message}, status_code=422)
+
+
+async def _http_error(_: Request, exc: Any) -> Response:
+    """Starlette's own errors (a body that is not JSON, an unknown path or method) as
+    `{"error": ...}`, like every other error of the predictor."""
+    assert isinstance(exc, HTTPException)
+    return JSONResponse(
+        {"error": str(exc.detail)}, status_code=exc.status_code, headers=exc.headers
+    )
+
+
+def add_error_handlers(app: FastAPI) -> None:
+    """Every error answers `{"error": ...}`: KServe's handlers do for its errors, these for
+    FastAPI's and Starlette's."""
+    app.add_exception_handler(RequestValidationError, _invalid_body)
+    app.add_exception_handler(HTTPException, _http_error)
 
 
 class _ClientErrorTracebacks(logging.Filter):
@@ -90,6 +127,7 @@ def serve(settings: PredictorSettings) -> None:
 
     from agi_credit import rruntime
     from agi_credit.predictor.binding import BoundModelServer
+    from agi_credit.predictor.dataplane import CheckedDataPlane
     from agi_credit.predictor.loader import VersionLoader
     from agi_credit.predictor.model import AgiCreditModel
     from agi_credit.predictor.registry import VersionRegistry
@@ -121,10 +159,18 @@ def serve(settings: PredictorSettings) -> None:
         enable_docs_url=False,
         enable_latency_logging=False,
     )
+    # Before anything holds KServe's: the REST routes, ours and the gRPC server take this one.
+    server.dataplane = CheckedDataPlane(model_registry=server.registered_models)
     add_routes(model_server.app, server, model)
+    add_error_handlers(model_server.app)
     model_server.app.add_middleware(RequestContextMiddleware)
     # Outermost: a body over the limit is refused (413) before KServe reads it whole.
-    model_server.app.add_middleware(BodyLimit, default_limit=settings.max_request_bytes, limits={})
+    model_server.app.add_middleware(
+        BodyLimit,
+        default_limit=settings.max_request_bytes,
+        limits={},
+        max_header_bytes=PASSED_THROUGH_HEADER_BYTES,
+    )
     registry.watch(settings.reload_interval)
     state = registry.state
     log.info(

@@ -1,0 +1,429 @@
+"""Hostile input, shared by the predictor's and the sidecar's tests: hypothesis strategies for
+bodies, binary tensors, version names and header values; a raw HTTP/1.1 client for what
+httpx refuses to send (CR/LF in headers, smuggling, paths it would normalise); and the
+checks every answer must pass: never a 5xx, never a hang, never a traceback.
+
+Every property runs a fixed number of examples (`fuzzed`), derandomized and without an
+example database, so a run is the same on every machine; each test reports how many
+inputs it tried (`Tried`), printed and recorded as the `inputs_tried` property of its
+JUnit entry.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import re
+import socket
+import struct
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import urlsplit
+
+import httpx
+from hypothesis import HealthCheck, Phase, settings
+from hypothesis import strategies as st
+
+from tests.bodies import APPLICANT, FEATURES, v2_binary, v2_body
+
+TIMEOUT = httpx.Timeout(15.0)
+"""Every request's bound: an answer slower than this is a hang."""
+
+INFER = "/v2/models/agi-credit/infer"
+V1_PREDICT = "/v1/models/agi-credit:predict"
+
+TRACEBACK = re.compile(r"Traceback|File \"|\w+Error : |\w+Exception : |line \d+, in ")
+"""What a leaked Python traceback or KServe's `Type : message` of an exception looks like."""
+
+SANE_REQUEST_ID = re.compile(r"[A-Za-z0-9._:-]{1,128}")
+FRESH_REQUEST_ID = re.compile(r"[0-9a-f]{32}")
+
+
+def fuzzed(examples: int) -> settings:
+    """Hypothesis settings for one property over real servers: exactly `examples` inputs at
+    most, the same ones on every run (derandomized, no database), no deadline (the servers
+    share two cores), shrinking kept to explain a failure."""
+    return settings(
+        max_examples=examples,
+        derandomize=True,
+        database=None,
+        deadline=None,
+        phases=[Phase.explicit, Phase.generate, Phase.shrink],
+        suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
+        print_blob=False,
+    )
+
+
+@dataclass
+class Tried:
+    """Counts the inputs a test sends, for the reliability report."""
+
+    test: str
+    count: int = 0
+
+    def one(self, n: int = 1) -> None:
+        self.count += n
+
+    def report(self, record_property: Callable[[str, object], None]) -> None:
+        print(f"{self.test}: {self.count} inputs tried")
+        record_property("inputs_tried", self.count)
+
+
+# --- answers ---------------------------------------------------------------------------
+
+
+def assert_handled(response: httpx.Response, *, allowed: frozenset[int] | None = None) -> None:
+    """Not a server error: a status below 500 (one of `allowed`, if given); an error body
+    is `{"error": "..."}` and carries no traceback."""
+    context = f"{response.request.method} {response.request.url.raw_path[:200]!r}"
+    assert response.status_code < 500, f"{context}: {response.status_code} {response.text[:500]}"
+    if allowed is not None:
+        assert response.status_code in allowed, f"{context}: {response.status_code}"
+    if response.status_code >= 400:
+        body = response.json()
+        assert isinstance(body, dict) and isinstance(body.get("error"), str), response.text[:500]
+        assert not TRACEBACK.search(body["error"]), body["error"][:500]
+
+
+def assert_still_serves(base: str, headers: Mapping[str, str] | None = None) -> None:
+    """A good v2 request, JSON and binary, is still scored after a hostile batch."""
+    good = httpx.post(f"{base}{INFER}", json=v2_body(), headers=headers, timeout=TIMEOUT)
+    assert good.status_code == 200, good.text
+    assert [o["name"] for o in good.json()["outputs"]] == ["prob_default", "prediction"]
+    body, binary_headers = v2_binary(APPLICANT)
+    binary = httpx.post(
+        f"{base}{INFER}",
+        content=body,
+        headers={**binary_headers, **(headers or {})},
+        timeout=TIMEOUT,
+    )
+    assert binary.status_code == 200, binary.text
+
+
+# --- raw HTTP/1.1 ----------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class RawAnswer:
+    """What a server sent back on a raw connection: its status (None when it closed the
+    connection without answering) and the bytes, head and body."""
+
+    status: int | None
+    data: bytes
+
+    @property
+    def body(self) -> bytes:
+        return self.data.partition(b"\r\n\r\n")[2]
+
+    def header_values(self, name: bytes) -> list[bytes]:
+        head = self.data.partition(b"\r\n\r\n")[0].split(b"\r\n")[1:]
+        return [v.strip() for k, _, v in (h.partition(b":") for h in head) if k.lower() == name]
+
+
+def raw_http(base: str, request: bytes, *, timeout: float = 15.0) -> RawAnswer:
+    """Send `request` as bytes on a new connection to `base` (loopback) and read the whole
+    answer (the request should say `Connection: close`). A server that neither answers nor
+    closes within `timeout` fails the test: a hang."""
+    url = urlsplit(base)
+    assert url.hostname in ("127.0.0.1", "::1"), base
+    with socket.create_connection((url.hostname, url.port or 80), timeout=timeout) as sock:
+        # A server may refuse before reading it all; its answer is still there to read.
+        with contextlib.suppress(BrokenPipeError, ConnectionResetError):
+            sock.sendall(request)
+        data = b""
+        while True:
+            try:
+                chunk = sock.recv(65536)
+            except ConnectionResetError:
+                break
+            except TimeoutError as exc:
+                raise AssertionError(f"no answer in {timeout} s: {request[:200]!r}") from exc
+            if not chunk:
+                break
+            data += chunk
+    match = re.match(rb"HTTP/1\.[01] (\d{3}) ", data)
+    return RawAnswer(int(match.group(1)) if match else None, data)
+
+
+def raw_request(
+    method: str,
+    target: bytes | str,
+    headers: list[tuple[bytes, bytes] | bytes] | None = None,
+    body: bytes = b"",
+    *,
+    content_length: bool = True,
+) -> bytes:
+    """An HTTP/1.1 request as bytes, exactly as given: nothing is validated or encoded. A
+    header is a (name, value) pair or a raw line."""
+    target = target.encode() if isinstance(target, str) else target
+    lines = [method.encode() + b" " + target + b" HTTP/1.1", b"Host: 127.0.0.1"]
+    lines += [h if isinstance(h, bytes) else h[0] + b": " + h[1] for h in headers or []]
+    if content_length:
+        lines.append(b"Content-Length: " + str(len(body)).encode())
+    lines.append(b"Connection: close")
+    return b"\r\n".join(lines) + b"\r\n\r\n" + body
+
+
+MALFORMED_HEADERS: dict[str, list[tuple[bytes, bytes] | bytes]] = {
+    "CR in a value": [(b"X-Request-Id", b"abc\rdef")],
+    "LF in a value (a forged second header)": [(b"X-Request-Id", b"abc\nX-Auth-User: admin")],
+    "NUL in a value": [(b"X-Request-Id", b"abc\x00def")],
+    "obsolete line folding": [(b"X-Request-Id", b"abc\r\n def")],
+    "space before the colon": [(b"X-Request-Id ", b"abc")],
+    "space in a name": [(b"X Auth User", b"admin")],
+    "no colon": [b"X-Request-Id abc"],
+    "chunked and a Content-Length (smuggling)": [(b"Transfer-Encoding", b"chunked")],
+    "two different Content-Lengths": [(b"Content-Length", b"3")],
+    "a negative Content-Length": [(b"Content-Length", b"-1")],
+}
+"""Header lines an HTTP/1.1 parser must refuse (a 400, or a closed connection); httpx
+cannot send them. Each comes with a valid JSON body and its Content-Length."""
+
+
+# --- strategies ------------------------------------------------------------------------
+
+json_scalars = (
+    st.none()
+    | st.booleans()
+    | st.integers()
+    | st.floats(allow_nan=False, allow_infinity=False)
+    | st.text(max_size=12)
+)
+json_values = st.recursive(
+    json_scalars,
+    lambda children: (
+        st.lists(children, max_size=4) | st.dictionaries(st.text(max_size=10), children, max_size=4)
+    ),
+    max_leaves=12,
+)
+
+NUMBER = re.compile(rb"-?\d+(\.\d+)?([eE][-+]?\d+)?")
+NON_JSON_NUMBERS = [b"NaN", b"Infinity", b"-Infinity", b"1e999", b"-1e999", b"9" * 400, b"0x10"]
+"""Number literals JSON does not have, or that overflow a double."""
+INVALID_UTF8 = [
+    b"\xff",
+    b"\xfe\xff",
+    b"\xc3",
+    b"\xed\xa0\x80",
+    b"\xf4\x90\x80\x80",
+    b"\x00",
+    b"\xc0\xaf",
+]
+
+
+@st.composite
+def hostile_json_bodies(draw: st.DrawFn, valid: bytes) -> bytes:
+    """A body meant to break a JSON reader, derived from the `valid` body or not: a number
+    replaced by a NaN/Infinity literal or an overflowing one, a duplicated key, deep nesting,
+    invalid UTF-8, a truncation, a huge string, or any JSON at all."""
+    kind = draw(
+        st.sampled_from(
+            ["literal", "duplicate", "deep", "utf8", "truncated", "huge", "any", "bytes"]
+        )
+    )
+    if kind == "literal":
+        numbers = list(NUMBER.finditer(valid))
+        match = numbers[draw(st.integers(0, len(numbers) - 1))]
+        literal = draw(st.sampled_from(NON_JSON_NUMBERS))
+        return valid[: match.start()] + literal + valid[match.end() :]
+    if kind == "duplicate":
+        key = draw(st.sampled_from(list(json.loads(valid))))
+        value = json.dumps(draw(json_values)).encode()
+        first = draw(st.booleans())
+        duplicate = b'"' + key.encode() + b'": ' + value
+        return (
+            b"{" + duplicate + b", " + valid[1:] if first else valid[:-1] + b", " + duplicate + b"}"
+        )
+    if kind == "deep":
+        depth = draw(st.sampled_from([100, 1_000, 100_000]))
+        opener, closer = draw(st.sampled_from([(b"[", b"]"), (b'{"a":', b"}")]))
+        closed = draw(st.booleans())
+        return opener * depth + b"1" + (closer * depth if closed else b"")
+    if kind == "utf8":
+        at = draw(st.integers(0, len(valid)))
+        return valid[:at] + draw(st.sampled_from(INVALID_UTF8)) + valid[at:]
+    if kind == "truncated":
+        return valid[: draw(st.integers(0, len(valid) - 1))]
+    if kind == "huge":
+        size = draw(st.sampled_from([100_000, 2_000_000]))
+        return valid[:-1] + b', "padding": "' + b"x" * size + b'"}'
+    if kind == "any":
+        return json.dumps(draw(json_values)).encode()
+    return draw(st.binary(max_size=64))
+
+
+DATATYPES = ["FP64", "FP32", "INT64", "INT32", "fp64", "FP16", "BOOL", "UINT8", "BYTES", "", "NOPE"]
+SHAPES = st.lists(st.integers(-2, 3) | st.sampled_from([2**31, 2**63, -(2**63)]), max_size=3)
+
+
+@st.composite
+def wrong_tensors(draw: st.DrawFn) -> dict[str, Any]:
+    """A v2 JSON body whose tensors may have any shape, datatype, name or data."""
+    inputs = []
+    names = draw(st.lists(st.sampled_from([*FEATURES, "x", ""]), min_size=0, max_size=5))
+    for name in names:
+        rows = draw(st.integers(0, 3))
+        data = draw(
+            st.lists(
+                st.floats(allow_nan=False) | st.integers(-(2**70), 2**70) | json_scalars,
+                min_size=rows,
+                max_size=rows,
+            )
+            | st.lists(st.lists(st.floats(allow_nan=False), max_size=3), max_size=3)
+        )
+        shape = draw(st.just([len(data)]) | SHAPES)
+        inputs.append(
+            {
+                "name": name,
+                "shape": shape,
+                "datatype": draw(st.sampled_from(DATATYPES)),
+                "data": data,
+            }
+        )
+    return {"inputs": inputs}
+
+
+BINARY_FORMATS = {"FP64": "<d", "FP32": "<f", "INT64": "<q", "INT32": "<i"}
+
+
+@dataclass(frozen=True)
+class BinaryRequest:
+    """A v2 binary request: its body, its headers and whether every length in it is right."""
+
+    body: bytes
+    headers: dict[str, str]
+    consistent: bool
+
+
+@st.composite
+def binary_requests(draw: st.DrawFn) -> BinaryRequest:
+    """The applicant's four features as binary tensors (v2 binary extension), each of any
+    numeric datatype; then, most of the time, one thing wrong: the header length, a
+    `binary_data_size`, a shape, a datatype, or bytes cut off or added at the end."""
+    rows = draw(st.integers(1, 3))
+    header: dict[str, Any] = {"inputs": []}
+    chunks = []
+    for feature in FEATURES:
+        datatype = draw(st.sampled_from(list(BINARY_FORMATS)))
+        values = [APPLICANT[feature]] * rows
+        if datatype.startswith("INT"):
+            values = [int(v) for v in values]
+        chunk = b"".join(struct.pack(BINARY_FORMATS[datatype], v) for v in values)
+        header["inputs"].append(
+            {
+                "name": feature,
+                "shape": [rows],
+                "datatype": datatype,
+                "parameters": {"binary_data_size": len(chunk)},
+            }
+        )
+        chunks.append(chunk)
+    tampering = draw(
+        st.sampled_from(
+            ["none", "size", "header length", "shape", "datatype", "cut", "extra", "data too"]
+        )
+    )
+    victim = header["inputs"][draw(st.integers(0, len(FEATURES) - 1))]
+    if tampering == "size":
+        victim["parameters"]["binary_data_size"] = draw(
+            st.sampled_from([-8, -1, 0, 1, 7, 9, 2**31, 2**64, 10**30, 1.5, 8.0, True])
+            | st.text(max_size=4)
+            | st.none()
+            | st.just([8])
+            | st.just({"size": 8})
+        )
+    elif tampering == "shape":
+        victim["shape"] = draw(SHAPES.filter(lambda s: s != victim["shape"]))
+    elif tampering == "datatype":
+        victim["datatype"] = draw(st.sampled_from(["BYTES", "FP16", "BOOL", "UINT64", "", "x"]))
+    elif tampering == "data too":
+        victim["data"] = [1.0] * rows
+    head = json.dumps(header).encode()
+    body = head + b"".join(chunks)
+    length = str(len(head))
+    if tampering == "header length":
+        length = draw(
+            st.sampled_from(["", "-1", "0", "abc", " ", "1e3", "0x10", "9" * 30, "١٢"])
+            | st.integers(0, len(body) + 10).map(str)
+        )
+    elif tampering == "cut":
+        body = body[: len(body) - draw(st.integers(1, 8 * rows))]
+    elif tampering == "extra":
+        body += draw(st.binary(min_size=1, max_size=16))
+    consistent = tampering == "none" or (tampering == "header length" and length == str(len(head)))
+    return BinaryRequest(
+        body,
+        {"inference-header-content-length": length, "content-type": "application/octet-stream"},
+        consistent,
+    )
+
+
+TRAVERSALS = [
+    "..",
+    "../..",
+    "../../etc/passwd",
+    "..%2F..",
+    "..%2F..%2Fetc%2Fpasswd",
+    "%2e%2e",
+    "%2e%2e%2f%2e%2e",
+    "..%5c..",
+    "..\\..",
+    "v1/../v2",
+    "v1%2F..%2Fv2",
+    "v1%00",
+    "%00",
+    "v1%0d%0aX-Injected:%201",
+    "%ff%fe",
+    "v0",
+    "v01",
+    "V1",
+    "v-1",
+    "v1.5",
+    "v" + "9" * 40,
+    "/etc/passwd",
+    "%2Fetc%2Fpasswd",
+    "~root",
+    "$(id)",
+    "v1;rm -rf",
+    "....//....//",
+]
+"""Version names that reach for a path outside the store, or are not version names."""
+
+version_strings = (
+    st.sampled_from(TRAVERSALS)
+    | st.lists(
+        st.sampled_from(["..", ".", "v1", "v2", "%2e%2e", "%2F", "%00", "etc", "passwd", ""]),
+        min_size=1,
+        max_size=6,
+    ).map("/".join)
+    | st.text(max_size=24)
+)
+"""Percent-encoded or raw: they are put in paths as they are (see `path_segment`)."""
+
+
+def path_segment(version: str) -> bytes:
+    """`version` in a request target as sent: printable ASCII as is (so `../` and `%2F`
+    reach the server unnormalised), anything else percent-encoded as UTF-8."""
+    return "".join(
+        c if 0x21 <= ord(c) < 0x7F and c not in "?#" else "".join(f"%{b:02X}" for b in c.encode())
+        for c in version
+    ).encode()
+
+
+request_ids = st.lists(
+    st.sampled_from([bytes([b]) for b in [*range(0x21, 0x7F), *range(0x80, 0x100)]]),
+    min_size=1,
+    max_size=200,
+).map(b"".join) | st.sampled_from(
+    [b"ok-id-1", b"../../etc/passwd", b"a" * 129, b"a" * 128, b"<script>", b"id%0d%0a", b"\xff"]
+)
+"""X-Request-Id values an HTTP client can send: visible bytes of any kind and length."""
+
+
+def expected_request_id(sent: bytes) -> re.Pattern[str] | str:
+    """What a server answers to `X-Request-Id: sent`: the same id when it is sane, else a new
+    one of its own (a sane id is all that may reach a log)."""
+    if SANE_REQUEST_ID.fullmatch(sent.decode("latin-1")):
+        return sent.decode()
+    return FRESH_REQUEST_ID
