@@ -29,6 +29,8 @@ class VersionInfo(BaseModel):
     """Why a recipe + glm version runs in R rather than compiled."""
     error: str | None = None
     """Why an unavailable version is not served."""
+    store_problem: str | None = None
+    """What is wrong with a serving version's file in the store; it is served from memory."""
 
 
 class ModelParameters(BaseModel):

@@ -301,19 +301,27 @@ def test_an_unloaded_model_makes_the_predictor_not_ready(
     assert model_ready.status_code != 200
 
 
-def test_the_predictor_is_not_ready_when_no_version_can_score(
+def test_versions_whose_files_vanish_stay_served_from_memory_and_say_so(
     store_copy: ModelStore, tmp_path: Path
 ) -> None:
+    """A predictor that has loaded a version never drops it for a damaged store: it serves
+    on, stays ready, and reports the damage (a new predictor would not be ready)."""
     with running_server(["--store", str(store_copy.root)], tmp_path / "log") as server:
         for version in ("v1", "v2", "v3"):
             store_copy.artifact_path(version).unlink()
-        store_copy.promote("v1", actor="pytest")  # a change the watcher sees
+        store_copy.promote("v1", actor="pytest")
         deadline = time.monotonic() + 10
-        while (ready := httpx.get(f"{server.url}/v2/health/ready")).status_code == 200:
-            assert time.monotonic() < deadline, "still ready without a servable version"
+        while (info := httpx.get(f"{server.url}/v2/models/agi-credit").json())["parameters"][
+            "current_version"
+        ] != "v1":
+            assert time.monotonic() < deadline, "the promotion was not followed"
             time.sleep(0.1)
-        live = httpx.get(f"{server.url}/v2/health/live")
-    assert ready.status_code == 503
-    assert "no version can be served" in ready.json()["error"]
-    assert "model_v1.rds is missing" in ready.json()["error"]
-    assert live.status_code == 200
+        ready = httpx.get(f"{server.url}/v2/health/ready")
+        scored = httpx.post(f"{server.url}/v1/models/agi-credit:predict", json=v1_body())
+    assert ready.status_code == 200
+    assert scored.json()["predictions"][0]["model_version"] == "v1"
+    problems = {v: i["store_problem"] for v, i in info["parameters"]["model_versions"].items()}
+    assert problems == {
+        v: f"model file model_{v}.rds is missing; serving the copy loaded before"
+        for v in ("v1", "v2", "v3")
+    }

@@ -245,3 +245,15 @@ def test_cli_governance_commands_and_their_errors(store: ModelStore) -> None:
     assert rejected.returncode == 0
     refused = run_cli("promote", "v2", "--store", store.root)
     assert refused.returncode == 1 and "was rejected (unstable)" in refused.stderr
+
+
+def test_a_lost_metadata_file_is_not_taken_for_a_new_store(store: ModelStore) -> None:
+    """Writing a fresh metadata.json beside the old artifacts would drop their history."""
+    register(store)
+    store.metadata_path.unlink()
+    before = snapshot(store.root)
+    with pytest.raises(StoreError, match=r"missing but .* holds 1 model file"):
+        store.read()
+    with pytest.raises(StoreError, match=r"restore metadata\.json from a backup"):
+        register(store)
+    assert snapshot(store.root) == before

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from prometheus_client import Counter, Histogram
+from prometheus_client import Counter, Gauge, Histogram
 
 REQUESTS = Counter(
     "agi_credit_inference_requests",
@@ -23,5 +23,11 @@ ROWS = Counter(
 RELOAD_ERRORS = Counter(
     "agi_credit_reload_errors",
     "Failed reloads of the model store: `store` (unreadable or invalid), `unexpected` (a bug).",
+    ["kind"],
+)
+STORE_PROBLEMS = Gauge(
+    "agi_credit_store_problems",
+    "Problems with the model store now: `metadata` (1 while metadata.json cannot be used), "
+    "`artifact` (served versions whose file is missing or changed; served from memory).",
     ["kind"],
 )

@@ -1,8 +1,12 @@
 """The registry: follows the store (or one .rds) and publishes the serving state.
 
-A watcher thread polls metadata.json; when it changes, the registry loads what is new and
-swaps the state. The watcher never dies: any failure is logged, counted and reported in the
-model metadata, and the next poll tries again.
+A watcher thread polls metadata.json and the artifacts it names; when one changes, the
+registry loads what is new and swaps the state. The watcher never dies: any failure is
+logged, counted and reported in the model metadata, and the next poll tries again.
+
+A damaged store never takes away what is loaded: a served version whose file goes missing
+or changes stays served from memory (and is reported), and a metadata.json that cannot be
+read, or that loses its versions, keeps the last good state.
 """
 
 from __future__ import annotations
@@ -21,7 +25,7 @@ from agi_credit.predictor.loader import (
     VersionLoader,
     file_signature,
 )
-from agi_credit.predictor.observability import RELOAD_ERRORS
+from agi_credit.predictor.observability import RELOAD_ERRORS, STORE_PROBLEMS
 from agi_credit.predictor.state import ServedVersion, ServingState, VersionKey
 from agi_credit.store import TIME_FORMAT, ModelStore, Status, StoreError, version_number
 
@@ -61,6 +65,10 @@ class VersionRegistry:
         self._loaded: dict[VersionKey, ServedVersion] = {}
         self._failed: dict[VersionKey, LoadFailure] = {}
         self._digests = DigestCache()
+        self._artifacts: tuple[Path, ...] = ()
+        """The files of the last refresh's candidates, watched beside metadata.json."""
+        self._seen: tuple[object, ...] | None = None
+        """Their signatures when the last refresh began: a change after it is not missed."""
         self._refresh_lock = threading.Lock()
         self._stop = threading.Event()
         self._watcher: threading.Thread | None = None
@@ -70,39 +78,55 @@ class VersionRegistry:
     def refresh(self) -> ServingState:
         """Read the store, load what is new, publish the next state; return it."""
         with self._refresh_lock:
+            self._seen = self._signature()
             state = self._next_state()
             if state != self.state:
                 _log_changes(self.state, state)
                 self.state = state  # one reference assignment: atomic for readers
             self.reload_error = None
+            STORE_PROBLEMS.labels("metadata").set(0)
+            STORE_PROBLEMS.labels("artifact").set(len(state.damaged))
             return state
 
     def _next_state(self) -> ServingState:
         candidates, unavailable, store_current = self._candidates()
+        self._artifacts = tuple(c.path for c in candidates)
         served: dict[str, ServedVersion] = {}
+        failures: list[LoadFailure] = []
         fresh: list[tuple[VersionKey, Candidate]] = []
         for candidate in candidates:
             key = self._digests.key(candidate)
             if isinstance(key, LoadFailure):
-                unavailable[key.version] = key.reason
+                failures.append(key)
             elif key in self._loaded:
                 served[key.version] = self._loaded[key]
             elif key in self._failed:
-                unavailable[key.version] = self._failed[key].reason
+                failures.append(self._failed[key])
             else:
                 fresh.append((key, candidate))
         for key, outcome in self.loader.load(fresh).items():
             if isinstance(outcome, LoadFailure):
                 self._failed[key] = outcome
-                unavailable[key.version] = outcome.reason
+                failures.append(outcome)
             else:
                 self._loaded[key] = served[key.version] = outcome
+        damaged: dict[str, str] = {}
+        for failure in failures:
+            if failure.version in self.state.served:  # its file went missing or bad
+                served[failure.version] = self.state.served[failure.version]
+                damaged[failure.version] = f"{failure.reason}; serving the copy loaded before"
+            else:
+                unavailable[failure.version] = failure.reason
         served = dict(sorted(served.items(), key=lambda item: version_number(item[0])))
         current = store_current if store_current in served else None
         if current is None and self.state.current in served:
             current = self.state.current  # keep serving the last good version
         return ServingState(
-            current=current, store_current=store_current, served=served, unavailable=unavailable
+            current=current,
+            store_current=store_current,
+            served=served,
+            unavailable=unavailable,
+            damaged=damaged,
         )
 
     def _candidates(self) -> tuple[list[Candidate], dict[str, str], str | None]:
@@ -111,6 +135,11 @@ class VersionRegistry:
             return [self._single_candidate(self.model_path)], {}, SINGLE_MODEL_VERSION
         assert self.store is not None
         metadata = self.store.read()
+        if not metadata.models and self.state.served:
+            raise StoreError(
+                f"{self.store.metadata_path} is missing or lists no versions; "
+                f"still serving the {len(self.state.served)} loaded before"
+            )
         candidates, rejected = [], {}
         for entry in sorted(metadata.models, key=lambda m: m.number):
             if metadata.status_of(entry) is Status.REJECTED:
@@ -182,15 +211,16 @@ class VersionRegistry:
         assert self.model_path is not None
         return self.model_path
 
+    def _signature(self) -> tuple[object, ...]:
+        """What a reload depends on: metadata.json (or the one .rds) and the artifacts."""
+        return tuple(file_signature(p) for p in (self.watched_path, *self._artifacts))
+
     def _watch(self, interval: float) -> None:
-        seen = file_signature(self.watched_path)
         retry_at = 0.0
         while not self._stop.wait(interval):
-            now = file_signature(self.watched_path)
             failing = self.reload_error is not None
-            if now == seen and not (failing and time.monotonic() >= retry_at):
+            if self._signature() == self._seen and not (failing and time.monotonic() >= retry_at):
                 continue
-            seen = now
             try:
                 self.refresh()
             except Exception as exc:  # a half-edited file, a missing volume, a bug: keep polling
@@ -203,6 +233,7 @@ class VersionRegistry:
         expected = isinstance(exc, StoreError | OSError)
         error = str(exc) if expected else f"{type(exc).__name__}: {exc}"
         RELOAD_ERRORS.labels("store" if expected else "unexpected").inc()
+        STORE_PROBLEMS.labels("metadata").set(1)
         if error != self.reload_error:  # once per distinct error, not once per poll
             log.error(
                 "reload failed",
@@ -224,6 +255,12 @@ def _log_changes(before: ServingState, after: ServingState) -> None:
                     "parity_gap": served.parity_gap,
                     "note": served.note,
                 },
+            )
+    for version, why in after.damaged.items():
+        if before.damaged.get(version) != why:
+            log.error(
+                "version damaged in the store",
+                extra={"event": "version_damaged", "model_version": version, "error": why},
             )
     for version, why in after.unavailable.items():
         if before.unavailable.get(version) != why:

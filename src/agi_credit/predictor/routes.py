@@ -23,7 +23,7 @@ from agi_credit.store import version_number
 PLATFORM = "agi-credit-r"
 
 
-def _version_info(served: ServedVersion) -> VersionInfo:
+def _version_info(served: ServedVersion, store_problem: str | None) -> VersionInfo:
     return VersionInfo(
         status="serving",
         created_at=served.created_at,
@@ -33,6 +33,7 @@ def _version_info(served: ServedVersion) -> VersionInfo:
         sha256=served.sha256,
         parity_gap=served.parity_gap,
         note=served.note,
+        store_problem=store_problem,
     )
 
 
@@ -45,7 +46,7 @@ def model_metadata(
         inputs = state.resolve(version).schema.metadata()
     else:
         inputs = state.served[state.current].schema.metadata() if state.current else []
-    versions = {v: _version_info(s) for v, s in state.served.items()}
+    versions = {v: _version_info(s, state.damaged.get(v)) for v, s in state.served.items()}
     versions |= {
         v: VersionInfo(status="unavailable", error=why) for v, why in state.unavailable.items()
     }

@@ -54,6 +54,9 @@ class ServingState:
     served: dict[str, ServedVersion] = field(default_factory=dict)
     unavailable: dict[str, str] = field(default_factory=dict)
     """Version → why it is not served (failed to load, rejected)."""
+    damaged: dict[str, str] = field(default_factory=dict)
+    """Served version → what is wrong with its file in the store (missing, changed): it is
+    served from the copy loaded in memory until the store is mended."""
 
     @property
     def can_score(self) -> bool:

@@ -102,6 +102,12 @@ class ModelStore:
         try:
             text = self.metadata_path.read_bytes()  # invalid UTF-8 is invalid JSON below
         except FileNotFoundError:
+            if artifacts := self._artifact_files():
+                # A lost metadata.json, not a new store: writing one now would drop them all.
+                raise StoreError(
+                    f"{self.metadata_path} is missing but {self.models_dir} holds "
+                    f"{len(artifacts)} model file(s): restore metadata.json from a backup"
+                ) from None
             return StoreMetadata()
         except OSError as exc:
             raise StoreError(f"cannot read {self.metadata_path}: {exc.strerror}") from exc
@@ -115,6 +121,12 @@ class ModelStore:
         for entry in metadata.models:
             version_number(entry.version)
         return metadata
+
+    def _artifact_files(self) -> list[str]:
+        """The versions that have a file in models/, registered or not."""
+        if not self.models_dir.is_dir():
+            return []
+        return [m[1] for p in self.models_dir.iterdir() if (m := _VERSIONED_FILE.match(p.name))]
 
     def get(self, version: str) -> ModelEntry:
         version_number(version)
@@ -242,12 +254,7 @@ class StoreTransaction:
         so a version whose entry was lost is still never reused."""
         seen = [m.number for m in self.metadata.models]
         seen += [version_number(event.version) for event in self.metadata.history]
-        if self.store.models_dir.is_dir():
-            seen += [
-                version_number(match[1])
-                for p in self.store.models_dir.iterdir()
-                if (match := _VERSIONED_FILE.match(p.name))
-            ]
+        seen += [version_number(v) for v in self.store._artifact_files()]
         if self.store.reports_dir.is_dir():
             seen += [
                 version_number(p.name)

@@ -51,8 +51,8 @@ async def version_route(
     return await _forward(request, user)
 
 
-ADMIN_ONLY_VERSION_FIELDS = ("sha256", "error")
-"""What of a version's status only the admin role sees: artifact hashes and load errors."""
+ADMIN_ONLY_VERSION_FIELDS = ("sha256", "error", "store_problem")
+"""What of a version's status only admins see: artifact hashes, load errors, store damage."""
 
 
 async def _for_the_role(request: Request, response: StreamingResponse) -> Response:
