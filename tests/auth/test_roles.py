@@ -60,7 +60,7 @@ def test_only_admins_see_hashes_and_load_errors_in_the_v2_metadata(
     assert "reload_error" not in hidden
     assert set(hidden["model_versions"]) == set(versions)
     for info in hidden["model_versions"].values():
-        assert "sha256" not in info and "error" not in info
+        assert "sha256" not in info and "error" not in info and "store_problem" not in info
     assert plain.json()["inputs"] == admin.json()["inputs"]  # the rest as KServe sent it
 
 
