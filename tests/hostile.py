@@ -76,7 +76,8 @@ class Tried:
 def assert_handled(response: httpx.Response, *, allowed: frozenset[int] | None = None) -> None:
     """Not a server error: a status below 500 (one of `allowed`, if given); an error body
     is `{"error": "..."}` and carries no traceback."""
-    context = f"{response.request.method} {response.request.url.raw_path[:200]!r}"
+    target = response.request.extensions.get("target", response.request.url.raw_path)
+    context = f"{response.request.method} {target[:200]!r}"
     assert response.status_code < 500, f"{context}: {response.status_code} {response.text[:500]}"
     if allowed is not None:
         assert response.status_code in allowed, f"{context}: {response.status_code}"
@@ -228,12 +229,12 @@ def hostile_json_bodies(draw: st.DrawFn, valid: bytes) -> bytes:
         literal = draw(st.sampled_from(NON_JSON_NUMBERS))
         return valid[: match.start()] + literal + valid[match.end() :]
     if kind == "duplicate":
-        key = draw(st.sampled_from(list(json.loads(valid))))
-        value = json.dumps(draw(json_values)).encode()
-        first = draw(st.booleans())
-        duplicate = b'"' + key.encode() + b'": ' + value
-        return (
-            b"{" + duplicate + b", " + valid[1:] if first else valid[:-1] + b", " + duplicate + b"}"
+        parsed = json.loads(valid)
+        objects = _objects(parsed)
+        where = objects[draw(st.integers(0, len(objects) - 1))]
+        key = draw(st.sampled_from(list(where)))
+        return _dumps_with_duplicate(
+            parsed, where, key, draw(json_values), first=draw(st.booleans())
         )
     if kind == "deep":
         depth = draw(st.sampled_from([100, 1_000, 100_000]))
@@ -251,6 +252,37 @@ def hostile_json_bodies(draw: st.DrawFn, valid: bytes) -> bytes:
     if kind == "any":
         return json.dumps(draw(json_values)).encode()
     return draw(st.binary(max_size=64))
+
+
+def _objects(value: Any) -> list[dict[str, Any]]:
+    """Every non-empty object in `value`, outermost first."""
+    if isinstance(value, dict):
+        inner = [o for v in value.values() for o in _objects(v)]
+        return [value, *inner] if value else inner
+    if isinstance(value, list):
+        return [o for v in value for o in _objects(v)]
+    return []
+
+
+def _dumps_with_duplicate(
+    value: Any, where: dict[str, Any], key: str, duplicate: Any, *, first: bool
+) -> bytes:
+    """`value` as JSON, the object `where` with `key` twice: `duplicate` first or last."""
+    if isinstance(value, list):
+        items = [_dumps_with_duplicate(v, where, key, duplicate, first=first) for v in value]
+        return b"[" + b", ".join(items) + b"]"
+    if not isinstance(value, dict):
+        return json.dumps(value).encode()
+    members = [
+        json.dumps(k).encode()
+        + b": "
+        + _dumps_with_duplicate(v, where, key, duplicate, first=first)
+        for k, v in value.items()
+    ]
+    if value is where:
+        extra = json.dumps(key).encode() + b": " + json.dumps(duplicate).encode()
+        members = [extra, *members] if first else [*members, extra]
+    return b"{" + b", ".join(members) + b"}"
 
 
 DATATYPES = ["FP64", "FP32", "INT64", "INT32", "fp64", "FP16", "BOOL", "UINT8", "BYTES", "", "NOPE"]

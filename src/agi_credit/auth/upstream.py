@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import logging
 import uuid
-from collections.abc import Iterable
+from array import array
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 import aiohttp
@@ -27,6 +28,13 @@ from agi_credit.auth.errors import (
     NotImplementedByModel,
     UpstreamUnavailable,
 )
+from agi_credit.auth.v2_binary import (
+    HEADER_LENGTH,
+    MalformedAnswer,
+    Scores,
+    decode_response,
+    encode_request,
+)
 from agi_credit.model_metadata import ModelMetadata
 
 log = logging.getLogger("agi_credit.auth")
@@ -47,6 +55,10 @@ HOP_BY_HOP = frozenset(
     }
 )
 """Headers of one connection, not of the request (RFC 9110 §7.6.1): never forwarded."""
+
+_SET_BY_THE_SIDECARS_SERVER = frozenset({"date", "server", "x-request-id"})
+"""Of a predictor's answer passed through: what the sidecar's own server sets (one `Date`,
+no `Server`) and its request id."""
 
 # What the predictor may believe comes from the sidecar alone; a client's copy is dropped.
 _SET_BY_THE_SIDECAR = frozenset({"host", "authorization", "x-request-id", "forwarded", "x-real-ip"})
@@ -123,31 +135,21 @@ class Predictor:
         return self._session
 
     async def infer(
-        self, columns: dict[str, list[float]], *, version: str | None, headers: list[Header]
-    ) -> tuple[list[float], list[int], str]:
-        """Score rows (one list per feature) with the predictor's v2 endpoint: the
-        probabilities, the labels and the version that scored them."""
+        self, columns: Mapping[str, array[float]], *, version: str | None, headers: list[Header]
+    ) -> Scores:
+        """Score rows (one array of doubles per feature) with the predictor's v2 endpoint,
+        binary tensors both ways (`v2_binary`): the probabilities, the labels and the version
+        that scored them."""
         path = f"/v2/models/{self.model_name}" + (f"/versions/{version}" if version else "")
-        rows = len(next(iter(columns.values())))
-        body = {
-            "id": request_id(),
-            "inputs": [
-                {"name": name, "shape": [rows], "datatype": "FP64", "data": values}
-                for name, values in columns.items()
-            ],
-        }
-        payload = await self._call(
-            "POST",
-            f"{path}/infer",
-            data=orjson.dumps(body),
-            headers=[("content-type", "application/json"), *headers],
+        body, content_headers = encode_request(columns, request_id=request_id())
+        answer, answer_headers = await self._exchange(
+            "POST", f"{path}/infer", data=body, headers=[*content_headers.items(), *headers]
         )
-        outputs = {o["name"]: o["data"] for o in payload["outputs"]}
-        return (
-            outputs["prob_default"],
-            outputs["prediction"],
-            payload["parameters"]["model_version"],
-        )
+        del body
+        try:
+            return decode_response(answer, answer_headers.get(HEADER_LENGTH))
+        except MalformedAnswer as exc:
+            raise BadGateway("unexpected answer from the predictor") from exc
 
     async def metadata(self, *, headers: list[Header]) -> ModelMetadata:
         """The model's v2 metadata, every version's status among its parameters."""
@@ -194,7 +196,7 @@ class Predictor:
         if response.status >= 500:
             response.release()  # its body (a traceback, an R message) stays in its log
             raise upstream_failure(response.status)
-        dropped = _connection_bound(response.headers.items()) | {"x-request-id"}
+        dropped = _connection_bound(response.headers.items()) | _SET_BY_THE_SIDECARS_SERVER
         return StreamingResponse(
             response.content.iter_any(),
             status_code=response.status,
@@ -203,13 +205,20 @@ class Predictor:
         )
 
     async def _call(self, method: str, path: str, **kwargs: Any) -> Any:
+        body, _ = await self._exchange(method, path, **kwargs)
+        return orjson.loads(body)
+
+    async def _exchange(
+        self, method: str, path: str, **kwargs: Any
+    ) -> tuple[bytes, Mapping[str, str]]:
+        """The body and headers of the predictor's 200; its other answers as our errors."""
         try:
             async with self.session.request(method, self.base_url + path, **kwargs) as response:
-                status, body = response.status, await response.read()
+                status, body, headers = response.status, await response.read(), response.headers
         except (aiohttp.ClientError, TimeoutError) as exc:
             raise UpstreamUnavailable("the predictor is unavailable") from exc
         if status == 200:
-            return orjson.loads(body)
+            return body, headers
         if status == 404:
             raise NotFound("model version not found")
         if 400 <= status < 500:
