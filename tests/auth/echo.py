@@ -61,10 +61,11 @@ class Echo:
         return [r for r in self.received if r.path == path]
 
 
-def _answer(path: str, body: bytes) -> tuple[int, dict[str, Any]]:
-    """The predictor's answer, as far as the sidecar needs one."""
+def _answer(path: str, body: bytes, header_length: str | None) -> tuple[int, dict[str, Any]]:
+    """The predictor's answer, as far as the sidecar needs one (outputs in JSON, also to a
+    binary request: its JSON header is read)."""
     if path.endswith("/infer"):
-        request = json.loads(body or b"{}")
+        request = json.loads(body[: int(header_length)] if header_length else body or b"{}")
         rows = request["inputs"][0]["shape"][0] if request.get("inputs") else 1
         return 200, {
             "model_name": "agi-credit",
@@ -105,7 +106,8 @@ def running_echo() -> Iterator[Echo]:
         def _handle(self) -> None:
             echo.received.append(Received(self.command, self.path, list(self.headers.items())))
             try:
-                status, answer = _answer(self.path, self._read_body())
+                header_length = self.headers.get("inference-header-content-length")
+                status, answer = _answer(self.path, self._read_body(), header_length)
             except (OSError, ValueError):
                 self.close_connection = True
                 return

@@ -32,3 +32,23 @@ class JsonBodyRoute(APIRoute):
             return await handle(_OrjsonRequest(request.scope, request.receive))
 
         return handler
+
+
+class _UnreadBodyRequest(Request):
+    async def body(self) -> bytes:
+        # FastAPI reads nothing: the endpoint reads `request.stream()` itself.
+        return b""
+
+
+class StreamedBodyRoute(APIRoute):
+    """An APIRoute whose body FastAPI leaves unread, for an endpoint that reads it as it
+    arrives (`request.stream()`), after its dependencies (the token first). The endpoint's
+    body parameter, `= Body(None)`, is there for the OpenAPI document only: it stays None."""
+
+    def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
+        handle = super().get_route_handler()
+
+        async def handler(request: Request) -> Response:
+            return await handle(_UnreadBodyRequest(request.scope, request.receive))
+
+        return handler

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
-import orjson
-from fastapi import APIRouter, Depends, Request, Response
+from typing import Any
+
+from fastapi import APIRouter, Body, Depends, Request, Response
 
 from agi_credit.auth.dependencies import CurrentUser, is_admin, services
-from agi_credit.auth.errors import NotFound, TooManyRequests, Unauthorized
-from agi_credit.auth.routes.json_body import JsonBodyRoute
+from agi_credit.auth.errors import BadGateway, NotFound, TooManyRequests, Unauthorized
+from agi_credit.auth.predict_body import answer, read_applicants
+from agi_credit.auth.routes.json_body import JsonBodyRoute, StreamedBodyRoute
 from agi_credit.auth.schemas import (
     Error,
     Login,
@@ -22,49 +24,63 @@ from agi_credit.auth.schemas import (
 from agi_credit.auth.upstream import sidecar_headers
 from agi_credit.store import VERSION_PATTERN
 
-router = APIRouter(route_class=JsonBodyRoute)
-
-
-async def _predict(request: Request, user: str, body: PredictBody, version: str | None) -> Response:
-    if version is not None and not VERSION_PATTERN.fullmatch(version):
-        raise NotFound("model version not found")
-    prob, labels, served = await services(request).predictor.infer(
-        body.columns(), version=version, headers=sidecar_headers(request, user)
-    )
-    results = [
-        {"model_version": served, "prediction": y, "prob_default": p}
-        for p, y in zip(prob, labels, strict=True)
-    ]
-    content = orjson.dumps(results if body.is_batch else results[0])
-    return Response(content, media_type="application/json")
-
+_PREDICT_BODY = Body(None)
+# Required, although `Body(None)`: StreamedBodyRoute leaves it unread, and _predict reads it.
+_REQUIRED_BODY: dict[str, Any] = {"requestBody": {"required": True}}
 
 # /predict first: routes are matched in order, and it is the busiest.
-@router.post(
+_predict_router = APIRouter(route_class=StreamedBodyRoute)
+
+
+async def _predict(request: Request, user: str, version: str | None) -> Response:
+    applicants = await read_applicants(request.stream(), request.headers.get("content-type"))
+    if version is not None and not VERSION_PATTERN.fullmatch(version):
+        raise NotFound("model version not found")
+    rows, is_batch = applicants.rows, applicants.is_batch
+    scoring = services(request).predictor.infer(
+        applicants.columns, version=version, headers=sidecar_headers(request, user)
+    )
+    del applicants  # the coroutine has the columns now, and drops them once they are sent
+    scores = await scoring
+    if len(scores.prob) != rows or len(scores.labels) != rows:
+        raise BadGateway("unexpected answer from the predictor")
+    return Response(answer(scores, is_batch=is_batch), media_type="application/json")
+
+
+@_predict_router.post(
     "/predict",
     tags=["models"],
     response_model=Prediction | list[Prediction],
     responses={404: {"model": Error}},
+    openapi_extra=_REQUIRED_BODY,
 )
 async def predict(
-    request: Request, user: CurrentUser, body: PredictBody, version: str | None = None
+    request: Request,
+    user: CurrentUser,
+    body: PredictBody = _PREDICT_BODY,
+    version: str | None = None,
 ) -> Response:
     """Score one applicant (an object of features) or a batch (a list of them) with the
     current version, or `?version=vN`."""
-    return await _predict(request, user, body, version)
+    return await _predict(request, user, version)
 
 
-@router.post(
+@_predict_router.post(
     "/predict/{version}",
     tags=["models"],
     response_model=Prediction | list[Prediction],
     responses={404: {"model": Error}},
+    openapi_extra=_REQUIRED_BODY,
 )
 async def predict_version(
-    request: Request, user: CurrentUser, body: PredictBody, version: str
+    request: Request, user: CurrentUser, version: str, body: PredictBody = _PREDICT_BODY
 ) -> Response:
     """Score with version `vN`."""
-    return await _predict(request, user, body, version)
+    return await _predict(request, user, version)
+
+
+router = APIRouter(route_class=JsonBodyRoute)
+router.include_router(_predict_router)
 
 
 async def _model_info(request: Request, user: str, version: str | None) -> ModelInfo | ModelEntry:
