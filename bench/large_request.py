@@ -26,17 +26,13 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import json
-import os
 import re
 import secrets
-import socket
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
-from contextlib import ExitStack, contextmanager
+from contextlib import ExitStack
 from pathlib import Path
 from typing import Any
 
@@ -45,10 +41,13 @@ import numpy as np
 
 from agi_credit.settings import DEFAULT_MAX_REQUEST_BYTES
 
-REPO = Path(__file__).resolve().parents[1]
+try:  # run as a script: bench/ is on sys.path
+    from processes import agi, free_port, started
+except ModuleNotFoundError:  # imported by the tests (tests/auth/test_large_requests.py)
+    from bench.processes import agi, free_port, started
+
 USER = "bench"
 DATA_ROWS = 20_000
-_INHERITED = ("PATH", "HOME", "LANG", "LC_ALL", "LC_CTYPE", "TMPDIR", "VIRTUAL_ENV", "R_HOME")
 WARM_UP = [
     {"AMT_INCOME_TOTAL": 5000, "AMT_CREDIT": 200000, "DAYS_BIRTH": -12000, "AMT_GOODS_PRICE": 1}
 ] * 10
@@ -82,68 +81,6 @@ def realistic_body(size: int, *, seed: int = 20261126) -> tuple[bytes, int]:
         count += 1
     body = b"[" + b", ".join(encoded[:count]) + b"]"
     return body + b" " * (size - len(body)), count
-
-
-def clean_env(extra: dict[str, str] | None = None) -> dict[str, str]:
-    base = {k: v for k, v in os.environ.items() if k in _INHERITED}
-    train_r = str(REPO / "training-job" / "train.R")
-    return {**base, "TZ": "UTC", "TRAIN_SCRIPT": train_r, **(extra or {})}
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def agi(work: Path, *args: str | Path, env: dict[str, str] | None = None, stdin: str = "") -> None:
-    done = subprocess.run(
-        [sys.executable, "-m", "agi_credit", *map(str, args)],
-        cwd=work,
-        env=clean_env(env),
-        input=stdin,
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    if done.returncode != 0:
-        sys.exit(f"agi-credit {' '.join(map(str, args))} failed:\n{done.stdout}{done.stderr}")
-
-
-@contextmanager
-def started(
-    work: Path, name: str, args: list[str], ready_url: str, env: dict[str, str]
-) -> Iterator[subprocess.Popen[bytes]]:
-    log = work / f"{name}.log"
-    with log.open("wb") as out:
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "agi_credit", *args],
-            cwd=work,
-            env=clean_env(env),
-            stdout=out,
-            stderr=subprocess.STDOUT,
-        )
-    try:
-        deadline = time.monotonic() + 120
-        while True:
-            if proc.poll() is not None:
-                sys.exit(f"{name} exited {proc.returncode}:\n{log.read_text()[-3000:]}")
-            try:
-                if httpx.get(ready_url, timeout=1).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            if time.monotonic() > deadline:
-                sys.exit(f"{name} not ready in 120 s:\n{log.read_text()[-3000:]}")
-            time.sleep(0.1)
-        yield proc
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
 
 
 def memory_mb(pid: int) -> dict[str, float]:

@@ -70,14 +70,13 @@ import os
 import random
 import re
 import secrets
-import socket
 import subprocess
 import sys
 import tempfile
 import threading
 import time
 from collections import Counter, defaultdict
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -85,6 +84,7 @@ from typing import IO, Any
 
 import httpx
 import numpy as np
+from processes import agi, clean_env, free_port, started, stop
 
 REPO = Path(__file__).resolve().parents[1]
 MODEL = "agi-credit"
@@ -104,22 +104,6 @@ TOKEN_REFRESH_S = 300.0
 """Clients log in again after this long (tokens last 15 minutes)."""
 USER = "soak"
 PROTOCOLS = ("REST /predict", "REST v2 infer", "gRPC v2 infer")
-
-_INHERITED = ("PATH", "HOME", "LANG", "LC_ALL", "LC_CTYPE", "TMPDIR", "VIRTUAL_ENV", "R_HOME")
-
-
-def clean_env(extra: dict[str, str] | None = None) -> dict[str, str]:
-    """The system's basics, none of agi-credit's settings from the caller, then `extra`."""
-    base = {k: v for k, v in os.environ.items() if k in _INHERITED}
-    train_r = str(REPO / "training-job" / "train.R")
-    return {**base, "TZ": "UTC", "TRAIN_SCRIPT": train_r, **(extra or {})}
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
 
 # --- the clients (child processes) ---------------------------------------------------------
 
@@ -314,58 +298,6 @@ class Stack:
     sidecar_grpc: str
 
 
-def agi(work: Path, *args: str | Path, env: dict[str, str] | None = None, stdin: str = "") -> str:
-    """`agi-credit ARGS` to the end; exits the benchmark with its output when it fails."""
-    done = subprocess.run(
-        [sys.executable, "-m", "agi_credit", *map(str, args)],
-        cwd=work,
-        env=clean_env(env),
-        input=stdin,
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    if done.returncode != 0:
-        sys.exit(f"agi-credit {' '.join(map(str, args))} failed:\n{done.stdout}{done.stderr}")
-    return done.stdout
-
-
-def start(
-    work: Path, name: str, args: list[str], ready_url: str, env: dict[str, str]
-) -> subprocess.Popen[bytes]:
-    log = work / f"{name}.log"
-    with log.open("wb") as out:
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "agi_credit", *args],
-            cwd=work,
-            env=clean_env(env),
-            stdout=out,
-            stderr=subprocess.STDOUT,
-        )
-    deadline = time.monotonic() + 120
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            sys.exit(f"{name} exited {proc.returncode}:\n{log.read_text()[-3000:]}")
-        try:
-            if httpx.get(ready_url, timeout=1).status_code == 200:
-                return proc
-        except httpx.TransportError:
-            pass
-        time.sleep(0.1)
-    proc.kill()
-    sys.exit(f"{name} not ready in 120 s:\n{log.read_text()[-3000:]}")
-
-
-def stop(proc: subprocess.Popen[Any]) -> None:
-    if proc.poll() is None:
-        proc.terminate()
-        try:
-            proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
-
-
 @contextmanager
 def stack(work: Path) -> Iterator[Stack]:
     data, store, users = work / "application_train.csv", work / "store", work / "users.yaml"
@@ -376,25 +308,28 @@ def stack(work: Path) -> Iterator[Stack]:
     agi(work, "users", "add", USER, "--file", users, "--password-stdin", stdin=password + "\n")
     http, grpc, auth, auth_grpc = free_port(), free_port(), free_port(), free_port()
     predictor_url = f"http://127.0.0.1:{http}"
+    serve = ["serve", "--store", str(store), "--http-port", str(http), "--grpc-port", str(grpc)]
     with ExitStack() as stops:
-        predictor = start(
-            work,
-            "predictor",
-            ["serve", "--store", str(store), "--http-port", str(http), "--grpc-port", str(grpc)],
-            f"{predictor_url}/v2/health/ready",
-            {"PREDICTOR_HOST": "127.0.0.1"},
+        predictor = stops.enter_context(
+            started(
+                work,
+                "predictor",
+                serve,
+                f"{predictor_url}/v2/health/ready",
+                {"PREDICTOR_HOST": "127.0.0.1"},
+            )
         )
-        stops.callback(stop, predictor)
         sidecar_args = ["auth", "--upstream", predictor_url, "--port", str(auth)]
         sidecar_args += ["--grpc-port", str(auth_grpc), "--grpc-upstream", f"127.0.0.1:{grpc}"]
-        sidecar = start(
-            work,
-            "sidecar",
-            sidecar_args,
-            f"http://127.0.0.1:{auth}/ready",
-            {"ENV": "prod", "JWT_SECRET": secrets.token_hex(32), "USERS_FILE": str(users)},
+        sidecar = stops.enter_context(
+            started(
+                work,
+                "sidecar",
+                sidecar_args,
+                f"http://127.0.0.1:{auth}/ready",
+                {"ENV": "prod", "JWT_SECRET": secrets.token_hex(32), "USERS_FILE": str(users)},
+            )
         )
-        stops.callback(stop, sidecar)
         yield Stack(
             work,
             store,
@@ -567,13 +502,11 @@ class Clients:
 # --- the checks and the report --------------------------------------------------------------
 
 
-def check_observed(
-    records: list[list[Any]], runs: list[tuple[str | None, float, float, int, int]]
+def answered_outside(
+    records: list[list[Any]], intervals: Mapping[str | None, list[tuple[float, float]]]
 ) -> list[str]:
-    """Requests answered by a version the predictor did not have current during them."""
-    intervals: dict[str | None, list[tuple[float, float]]] = defaultdict(list)
-    for version, begin, end, _, _ in runs:
-        intervals[version].append((begin, end))
+    """Requests answered by a version whose `intervals` (when it may have been current) do
+    not meet the request's [t0, t1]; errors are counted elsewhere."""
     bad = []
     for protocol, rows, t0, t1, version, error in records:
         if error:
@@ -581,6 +514,16 @@ def check_observed(
         if not any(t0 <= end and t1 >= begin for begin, end in intervals.get(version, [])):
             bad.append(f"{protocol} {rows} rows [{t0:.3f}, {t1:.3f}] answered by {version}")
     return bad
+
+
+def check_observed(
+    records: list[list[Any]], runs: list[tuple[str | None, float, float, int, int]]
+) -> list[str]:
+    """Requests answered by a version the predictor did not have current during them."""
+    intervals: dict[str | None, list[tuple[float, float]]] = defaultdict(list)
+    for version, begin, end, _, _ in runs:
+        intervals[version].append((begin, end))
+    return answered_outside(records, intervals)
 
 
 def check_commands(
@@ -597,13 +540,7 @@ def check_commands(
         ],
         second: [(promote.started, rollback.finished + RELOAD_LAG_S)],
     }
-    bad = []
-    for protocol, rows, t0, t1, version, error in records:
-        if error:
-            continue
-        if not any(t0 <= end and t1 >= begin for begin, end in intervals.get(version, [])):
-            bad.append(f"{protocol} {rows} rows [{t0:.3f}, {t1:.3f}] answered by {version}")
-    return bad
+    return answered_outside(records, intervals)
 
 
 def percentiles(values: list[float]) -> dict[str, float]:

@@ -7,31 +7,53 @@ Every property runs a fixed number of examples (`fuzzed`), derandomized and with
 example database, so a run is the same on every machine; each test reports how many
 inputs it tried (`Tried`), printed and recorded as the `inputs_tried` property of its
 JUnit entry.
+
+The properties both servers must hold over HTTP (hostile JSON bodies, wrong tensors, binary
+requests) are here once, each run against a `Target`.
 """
 
 from __future__ import annotations
 
 import contextlib
+import functools
 import json
+import os
 import re
 import socket
 import struct
+import subprocess
+import sys
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
 import httpx
-from hypothesis import HealthCheck, Phase, settings
+from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
 
-from tests.bodies import APPLICANT, FEATURES, v2_binary, v2_body
+from tests.bodies import APPLICANT, FEATURES, v1_body, v2_binary, v2_body
+
+RecordProperty = Callable[[str, object], None]
 
 TIMEOUT = httpx.Timeout(15.0)
 """Every request's bound: an answer slower than this is a hang."""
 
 INFER = "/v2/models/agi-credit/infer"
 V1_PREDICT = "/v1/models/agi-credit:predict"
+
+BODY_ROUTES = {
+    INFER: json.dumps(v2_body()).encode(),
+    "/v2/models/agi-credit/versions/v1/infer": json.dumps(v2_body()).encode(),
+    V1_PREDICT: json.dumps(v1_body()).encode(),
+    "/v1/models/agi-credit:explain": json.dumps(v1_body()).encode(),
+}
+"""Every route of the predictor that reads a body, with a good body for it (the sidecar
+passes them all through)."""
+
+SERVED = {"v1", "v2", "v3"}
+"""The serving store's versions (tests/conftest.py)."""
 
 TRACEBACK = re.compile(r"Traceback|File \"|\w+Error : |\w+Exception : |line \d+, in ")
 """What a leaked Python traceback or KServe's `Type : message` of an exception looks like."""
@@ -65,9 +87,25 @@ class Tried:
     def one(self, n: int = 1) -> None:
         self.count += n
 
-    def report(self, record_property: Callable[[str, object], None]) -> None:
+    def report(self, record_property: RecordProperty) -> None:
         print(f"{self.test}: {self.count} inputs tried")
         record_property("inputs_tried", self.count)
+
+
+def run_fuzzed(check: Any, test: str, examples: int, record_property: RecordProperty) -> None:
+    """Run `check`, a property under `@given`, on `examples` inputs (`fuzzed`), counting each
+    input it is called with, and report the count as `test`'s (`Tried`)."""
+    tried = Tried(test)
+    inner = check.hypothesis.inner_test
+
+    @functools.wraps(inner)
+    def counted(*args: Any, **kwargs: Any) -> None:
+        tried.one()
+        inner(*args, **kwargs)
+
+    check.hypothesis.inner_test = counted  # Hypothesis's documented hook for wrapping a test
+    fuzzed(examples)(check)()
+    tried.report(record_property)
 
 
 # --- answers ---------------------------------------------------------------------------
@@ -100,6 +138,97 @@ def assert_still_serves(base: str, headers: Mapping[str, str] | None = None) -> 
         timeout=TIMEOUT,
     )
     assert binary.status_code == 200, binary.text
+
+
+def assert_version_answer(
+    request: httpx.Request, version: str, *, refused: frozenset[int], store_root: Path
+) -> httpx.Response | None:
+    """Send `request`, which names `version`: a version the store serves (`SERVED`) answers
+    200, any other name one of `refused`, and no answer names a file. None for Starlette's
+    redirect to the path with(out) a trailing slash, which must stay on the same server."""
+    with httpx.Client(timeout=TIMEOUT) as client:
+        response = client.send(request)
+    if response.status_code == 307:
+        assert response.headers["location"].startswith(str(request.url))
+        return None
+    assert_handled(response, allowed=frozenset({200}) if version in SERVED else refused)
+    assert str(store_root) not in response.text and "/etc/" not in response.text
+    return response
+
+
+# --- properties over HTTP, either server -----------------------------------------------
+
+
+@dataclass(frozen=True)
+class Target:
+    """A server under hostile input: its name in reports (`Tried`), its URL, the headers
+    every request to it carries (a token, or none) and the test's `record_property`."""
+
+    name: str
+    url: str
+    record_property: RecordProperty
+    headers: Mapping[str, str] = field(default_factory=dict)
+
+
+def post_json(target: Target, path: str, body: bytes) -> httpx.Response:
+    """`body`, as it is, to `path` as `application/json`."""
+    return httpx.post(
+        f"{target.url}{path}",
+        content=body,
+        headers={**target.headers, "content-type": "application/json"},
+        timeout=TIMEOUT,
+    )
+
+
+def fuzz_json_bodies(target: Target, routes: Mapping[str, bytes], *, examples: int) -> None:
+    """Hostile JSON bodies (`hostile_json_bodies`, from each route's good body) to `routes`:
+    each answered 200, 400 or 422, then a good request is still scored."""
+    tried = Tried(f"{target.name}: hostile JSON bodies")
+
+    @fuzzed(examples)
+    @given(data=st.data())
+    def check(data: st.DataObject) -> None:
+        path = data.draw(st.sampled_from(list(routes)))
+        body = data.draw(hostile_json_bodies(routes[path]))
+        tried.one()  # once drawn: a draw Hypothesis abandons sends nothing
+        assert_handled(post_json(target, path, body), allowed=frozenset({200, 400, 422}))
+
+    check()
+    tried.report(target.record_property)
+    assert_still_serves(target.url, target.headers)
+
+
+def fuzz_wrong_tensors(target: Target, *, examples: int) -> None:
+    """v2 JSON bodies of `wrong_tensors` to INFER: each answered 200, 400 or 422, then a good
+    request is still scored."""
+
+    @given(body=wrong_tensors())
+    def check(body: dict[str, Any]) -> None:
+        response = httpx.post(
+            f"{target.url}{INFER}", json=body, headers=target.headers, timeout=TIMEOUT
+        )
+        assert_handled(response, allowed=frozenset({200, 400, 422}))
+
+    run_fuzzed(check, f"{target.name}: wrong v2 tensors", examples, target.record_property)
+    assert_still_serves(target.url, target.headers)
+
+
+def fuzz_binary_requests(target: Target, *, examples: int) -> None:
+    """`binary_requests` to INFER: a consistent one is scored, any other is a 400; then a
+    good request is still scored."""
+
+    @given(request=binary_requests())
+    def check(request: BinaryRequest) -> None:
+        response = httpx.post(
+            f"{target.url}{INFER}",
+            content=request.body,
+            headers={**request.headers, **target.headers},
+            timeout=TIMEOUT,
+        )
+        assert_handled(response, allowed=frozenset({200} if request.consistent else {200, 400}))
+
+    run_fuzzed(check, f"{target.name}: binary requests", examples, target.record_property)
+    assert_still_serves(target.url, target.headers)
 
 
 # --- raw HTTP/1.1 ----------------------------------------------------------------------
@@ -180,6 +309,27 @@ MALFORMED_HEADERS: dict[str, list[tuple[bytes, bytes] | bytes]] = {
 }
 """Header lines an HTTP/1.1 parser must refuse (a 400, or a closed connection); httpx
 cannot send them. Each comes with a valid JSON body and its Content-Length."""
+
+
+def assert_refused_by_the_parser(
+    target: Target, headers: list[tuple[bytes, bytes] | bytes], body: bytes
+) -> RawAnswer:
+    """A POST to INFER with `headers` as given is refused (a 400, or a closed connection),
+    and the server still serves."""
+    answer = raw_http(target.url, raw_request("POST", INFER, headers, body))
+    assert answer.status in (400, None), answer.data[:300]
+    assert_still_serves(target.url, target.headers)
+    return answer
+
+
+def assert_headers_too_large(
+    target: Target, headers: list[tuple[bytes, bytes] | bytes], body: bytes
+) -> None:
+    """A POST to INFER with `headers` gets a 431 as `{"error"}`, and the server still serves."""
+    answer = raw_http(target.url, raw_request("POST", INFER, headers, body))
+    assert answer.status == 431, answer.data[:300]
+    assert json.loads(answer.body) == {"error": "request headers too large"}
+    assert_still_serves(target.url, target.headers)
 
 
 # --- strategies ------------------------------------------------------------------------
@@ -459,3 +609,24 @@ def expected_request_id(sent: bytes) -> re.Pattern[str] | str:
     if SANE_REQUEST_ID.fullmatch(sent.decode("latin-1")):
         return sent.decode()
     return FRESH_REQUEST_ID
+
+
+# --- schemathesis ----------------------------------------------------------------------
+
+
+def schemathesis_run(openapi_url: str, *options: str, cwd: Path, timeout: float) -> tuple[int, int]:
+    """`schemathesis run OPENAPI_URL OPTIONS` in `cwd`, without hooks: it must exit 0. The
+    counts of test cases it generated and that passed."""
+    result = subprocess.run(
+        [sys.executable, "-m", "schemathesis.cli", "run", openapi_url, *options],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        cwd=cwd,
+        env={**os.environ, "SCHEMATHESIS_HOOKS": ""},
+    )
+    assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-2000:]
+    counts = re.search(r"(\d+) generated, (\d+) passed", result.stdout)
+    assert counts is not None, result.stdout[-2000:]
+    generated, passed = map(int, counts.groups())
+    return generated, passed

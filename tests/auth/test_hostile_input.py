@@ -8,13 +8,7 @@ after each hostile batch. Last, schemathesis fuzzes every operation of the OpenA
 from __future__ import annotations
 
 import json
-import os
-import re
-import subprocess
-import sys
-from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 from urllib.parse import quote
 
 import httpx
@@ -23,35 +17,35 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from agi_credit.store import ModelStore
-from tests.bodies import APPLICANT, v1_body, v2_body
+from tests.bodies import APPLICANT, v2_body
 from tests.conftest import snapshot
 from tests.hostile import (
+    BODY_ROUTES,
     FRESH_REQUEST_ID,
     INFER,
     MALFORMED_HEADERS,
     TIMEOUT,
-    V1_PREDICT,
-    BinaryRequest,
+    RecordProperty,
+    Target,
     Tried,
     assert_handled,
+    assert_headers_too_large,
+    assert_refused_by_the_parser,
     assert_still_serves,
-    binary_requests,
+    assert_version_answer,
     expected_request_id,
-    fuzzed,
-    hostile_json_bodies,
+    fuzz_binary_requests,
+    fuzz_json_bodies,
+    fuzz_wrong_tensors,
     path_segment,
     raw_http,
     raw_request,
     request_ids,
+    run_fuzzed,
+    schemathesis_run,
     version_strings,
-    wrong_tensors,
 )
 from tests.servers import USER, Sidecar
-
-RecordProperty = Callable[[str, object], None]
-
-SERVED = {"v1", "v2", "v3"}
-"""The serving store's versions (tests/conftest.py)."""
 
 PASS_THROUGH_EXAMPLES = 100
 PREDICT_EXAMPLES = 120
@@ -72,81 +66,33 @@ def auth(sidecar: Sidecar) -> dict[str, str]:
     return sidecar.headers()
 
 
+@pytest.fixture
+def target(sidecar: Sidecar, auth: dict[str, str], record_property: RecordProperty) -> Target:
+    """The sidecar with the analyst's token, for the properties both servers must hold."""
+    return Target("sidecar", sidecar.url, record_property, auth)
+
+
 ROUTES = {
-    INFER: json.dumps(v2_body()).encode(),
-    "/v2/models/agi-credit/versions/v1/infer": json.dumps(v2_body()).encode(),
-    V1_PREDICT: json.dumps(v1_body()).encode(),
-    "/v1/models/agi-credit:explain": json.dumps(v1_body()).encode(),
+    **BODY_ROUTES,
     "/predict": json.dumps(APPLICANT).encode(),
     "/predict/v1": json.dumps([APPLICANT, APPLICANT]).encode(),
 }
 """Every route of the sidecar that reads a body, with a good body for it."""
 
 
-def test_hostile_json_bodies_get_a_4xx_never_a_5xx(
-    sidecar: Sidecar, auth: dict[str, str], record_property: RecordProperty
-) -> None:
+def test_hostile_json_bodies_get_a_4xx_never_a_5xx(target: Target) -> None:
     """NaN/Infinity literals, duplicate keys, deep nesting, invalid UTF-8, truncated, huge
     or arbitrary JSON, on /predict and on every pass-through route that reads a body."""
-    tried = Tried("sidecar: hostile JSON bodies")
-
-    @fuzzed(PASS_THROUGH_EXAMPLES + PREDICT_EXAMPLES)
-    @given(data=st.data())
-    def check(data: st.DataObject) -> None:
-        path = data.draw(st.sampled_from(list(ROUTES)))
-        body = data.draw(hostile_json_bodies(ROUTES[path]))
-        tried.one()
-        response = httpx.post(
-            f"{sidecar.url}{path}",
-            content=body,
-            headers={**auth, "content-type": "application/json"},
-            timeout=TIMEOUT,
-        )
-        assert_handled(response, allowed=frozenset({200, 400, 422}))
-
-    check()
-    tried.report(record_property)
-    assert_still_serves(sidecar.url, auth)
+    fuzz_json_bodies(target, ROUTES, examples=PASS_THROUGH_EXAMPLES + PREDICT_EXAMPLES)
 
 
-def test_wrong_tensors_through_the_pass_through_get_a_4xx(
-    sidecar: Sidecar, auth: dict[str, str], record_property: RecordProperty
-) -> None:
-    tried = Tried("sidecar: wrong v2 tensors")
-
-    @fuzzed(TENSOR_EXAMPLES)
-    @given(body=wrong_tensors())
-    def check(body: dict[str, Any]) -> None:
-        tried.one()
-        response = httpx.post(f"{sidecar.url}{INFER}", json=body, headers=auth, timeout=TIMEOUT)
-        assert_handled(response, allowed=frozenset({200, 400, 422}))
-
-    check()
-    tried.report(record_property)
-    assert_still_serves(sidecar.url, auth)
+def test_wrong_tensors_through_the_pass_through_get_a_4xx(target: Target) -> None:
+    fuzz_wrong_tensors(target, examples=TENSOR_EXAMPLES)
 
 
-def test_binary_requests_with_wrong_byte_lengths_get_a_400(
-    sidecar: Sidecar, auth: dict[str, str], record_property: RecordProperty
-) -> None:
+def test_binary_requests_with_wrong_byte_lengths_get_a_400(target: Target) -> None:
     """The v2 binary extension through the pass-through (body and headers passed as sent)."""
-    tried = Tried("sidecar: binary requests")
-
-    @fuzzed(BINARY_EXAMPLES)
-    @given(request=binary_requests())
-    def check(request: BinaryRequest) -> None:
-        tried.one()
-        response = httpx.post(
-            f"{sidecar.url}{INFER}",
-            content=request.body,
-            headers={**request.headers, **auth},
-            timeout=TIMEOUT,
-        )
-        assert_handled(response, allowed=frozenset({200} if request.consistent else {200, 400}))
-
-    check()
-    tried.report(record_property)
-    assert_still_serves(sidecar.url, auth)
+    fuzz_binary_requests(target, examples=BINARY_EXAMPLES)
 
 
 def version_requests(version: str) -> list[httpx.Request]:
@@ -174,10 +120,8 @@ def test_version_names_never_reach_the_store(
     """`../`, `%2F`, NUL, CR/LF, unicode... as a version in a path or a query: a version the
     store serves answers; any other is a 4xx (not a version name, not found, not a route)
     that never names a file, and the store is unchanged."""
-    tried = Tried("sidecar: version names")
     before = snapshot(serving_store.root)
 
-    @fuzzed(VERSION_EXAMPLES)
     @given(version=version_strings, which=st.integers(0, 5))
     def check(version: str, which: int) -> None:
         request = version_requests(version)[which]
@@ -189,18 +133,11 @@ def test_version_names_never_reach_the_store(
             headers={**request.headers, **auth},
             extensions={"target": target},
         )
-        tried.one()
-        with httpx.Client(timeout=TIMEOUT) as client:
-            response = client.send(request)
-        allowed = {200} if version in SERVED else {400, 404, 405, 422}
-        if response.status_code == 307:  # Starlette's to the path with(out) a trailing slash
-            assert response.headers["location"].startswith(f"{sidecar.url}/")
-            return
-        assert_handled(response, allowed=frozenset(allowed))
-        assert str(serving_store.root) not in response.text and "/etc/" not in response.text
+        assert_version_answer(
+            request, version, refused=frozenset({400, 404, 405, 422}), store_root=serving_store.root
+        )
 
-    check()
-    tried.report(record_property)
+    run_fuzzed(check, "sidecar: version names", VERSION_EXAMPLES, record_property)
     assert snapshot(serving_store.root) == before
     assert_still_serves(sidecar.url, auth)
 
@@ -223,17 +160,14 @@ def test_forged_identity_headers_never_reach_the_predictor(
 ) -> None:
     """The user is the token's, whatever X-Auth-User says; the request id is the client's
     only when it is sane, else the sidecar's own, and the predictor logs that same id."""
-    tried = Tried("sidecar: forged identity headers")
     forged_ids: list[str] = []
 
-    @fuzzed(FORGED_HEADER_EXAMPLES)
     @given(
         names=st.lists(st.sampled_from(IDENTITY_HEADERS), min_size=1, unique=True),
         value=request_ids,
         case=st.sampled_from(["upper", "lower", "twice"]),
     )
     def check(names: list[str], value: bytes, case: str) -> None:
-        tried.one()
         headers = [(n.upper() if case == "upper" else n.lower(), value) for n in names]
         if case == "twice":
             headers += [(n, b"forged-" + value) for n in names]
@@ -263,8 +197,7 @@ def test_forged_identity_headers_never_reach_the_predictor(
         if FRESH_REQUEST_ID.fullmatch(answered):
             forged_ids.append(answered)
 
-    check()
-    tried.report(record_property)
+    run_fuzzed(check, "sidecar: forged identity headers", FORGED_HEADER_EXAMPLES, record_property)
     logged = {
         json.loads(line).get("request_id")
         for line in sidecar.predictor.logs().splitlines()
@@ -275,14 +208,10 @@ def test_forged_identity_headers_never_reach_the_predictor(
 
 @pytest.mark.parametrize("headers", MALFORMED_HEADERS.values(), ids=MALFORMED_HEADERS)
 def test_malformed_header_lines_are_refused_by_the_parser(
-    sidecar: Sidecar, auth: dict[str, str], headers: list[tuple[bytes, bytes] | bytes]
+    target: Target, auth: dict[str, str], headers: list[tuple[bytes, bytes] | bytes]
 ) -> None:
     token = [(b"Authorization", auth["Authorization"].encode())]
-    answer = raw_http(
-        sidecar.url, raw_request("POST", INFER, [*token, *headers], json.dumps(v2_body()).encode())
-    )
-    assert answer.status in (400, None), answer.data[:300]
-    assert_still_serves(sidecar.url, auth)
+    assert_refused_by_the_parser(target, [*token, *headers], json.dumps(v2_body()).encode())
 
 
 OVERSIZED_HEADERS: dict[str, list[tuple[bytes, bytes] | bytes]] = {
@@ -295,12 +224,9 @@ OVERSIZED_HEADERS: dict[str, list[tuple[bytes, bytes] | bytes]] = {
 
 @pytest.mark.parametrize("headers", OVERSIZED_HEADERS.values(), ids=OVERSIZED_HEADERS)
 def test_oversized_headers_get_a_431_before_the_token_is_checked(
-    sidecar: Sidecar, auth: dict[str, str], headers: list[tuple[bytes, bytes] | bytes]
+    target: Target, headers: list[tuple[bytes, bytes] | bytes]
 ) -> None:
-    answer = raw_http(sidecar.url, raw_request("POST", INFER, headers, b"{}"))
-    assert answer.status == 431, answer.data[:300]
-    assert json.loads(answer.body) == {"error": "request headers too large"}
-    assert_still_serves(sidecar.url, auth)
+    assert_headers_too_large(target, headers, b"{}")
 
 
 @pytest.mark.parametrize("path", [INFER, "/predict"])
@@ -357,38 +283,25 @@ def test_schemathesis_finds_no_server_error_nor_slow_answer(
     predictor: no answer may be a 5xx, take over `SLOW_ANSWER_SECONDS`, or let a request
     without a token in."""
     (tmp_path / "schemathesis.toml").write_text('[parameters]\n"path.name" = "agi-credit"\n')
-    result = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "schemathesis.cli",
-            "run",
-            f"{sidecar.url}/openapi.json",
-            "--checks",
-            "not_a_server_error,ignored_auth",
-            "--max-response-time",
-            str(SLOW_ANSWER_SECONDS),
-            "--max-examples",
-            str(SCHEMATHESIS_EXAMPLES_PER_OPERATION),
-            "--generation-deterministic",
-            "--generation-allow-x00",
-            "true",
-            "--header",
-            f"Authorization: {auth['Authorization']}",
-            "--request-timeout",
-            "15",
-            "--no-color",
-        ],
-        capture_output=True,
-        text=True,
-        timeout=300,
+    generated, passed = schemathesis_run(
+        f"{sidecar.url}/openapi.json",
+        "--checks",
+        "not_a_server_error,ignored_auth",
+        "--max-response-time",
+        str(SLOW_ANSWER_SECONDS),
+        "--max-examples",
+        str(SCHEMATHESIS_EXAMPLES_PER_OPERATION),
+        "--generation-deterministic",
+        "--generation-allow-x00",
+        "true",
+        "--header",
+        f"Authorization: {auth['Authorization']}",
+        "--request-timeout",
+        "15",
+        "--no-color",
         cwd=tmp_path,
-        env={**os.environ, "SCHEMATHESIS_HOOKS": ""},
+        timeout=300,
     )
-    assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-2000:]
-    counts = re.search(r"(\d+) generated, (\d+) passed", result.stdout)
-    assert counts is not None, result.stdout[-2000:]
-    generated, passed = map(int, counts.groups())
     assert generated == passed > 500
     tried = Tried("sidecar: schemathesis (OpenAPI)")
     tried.one(generated)

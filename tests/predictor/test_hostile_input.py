@@ -10,7 +10,6 @@ import contextlib
 import json
 import re
 import socket
-from collections.abc import Callable
 from typing import Any
 
 import httpx
@@ -30,36 +29,40 @@ from agi_credit.store import ModelStore
 from tests.bodies import APPLICANT, FEATURES, v1_body, v2_body
 from tests.conftest import snapshot
 from tests.hostile import (
+    BODY_ROUTES,
     INFER,
     MALFORMED_HEADERS,
     TIMEOUT,
     V1_PREDICT,
     BinaryRequest,
-    Tried,
+    RecordProperty,
+    Target,
     assert_handled,
+    assert_headers_too_large,
+    assert_refused_by_the_parser,
     assert_still_serves,
+    assert_version_answer,
     binary_requests,
     expected_request_id,
-    fuzzed,
-    hostile_json_bodies,
+    fuzz_binary_requests,
+    fuzz_json_bodies,
+    fuzz_wrong_tensors,
     json_values,
     path_segment,
+    post_json,
     raw_http,
     raw_request,
     request_ids,
+    run_fuzzed,
     version_strings,
     wrong_tensors,
 )
 from tests.servers import Server
 
-RecordProperty = Callable[[str, object], None]
-
 SCHEMA = FeatureSchema(
     features=tuple(FEATURES), nullable=frozenset({"AMT_GOODS_PRICE"}), max_rows=10
 )
 APPLICANT_ROW = [APPLICANT[f] for f in FEATURES]
-SERVED = {"v1", "v2", "v3"}
-"""The serving store's versions (tests/conftest.py)."""
 
 CODEC_BINARY_EXAMPLES = 400
 CODEC_RANDOM_BYTES_EXAMPLES = 300
@@ -73,6 +76,12 @@ HTTP_REQUEST_ID_EXAMPLES = 80
 """Inputs each property tries (derandomized: the same ones on every run)."""
 
 
+@pytest.fixture
+def target(server: Server, record_property: RecordProperty) -> Target:
+    """The predictor, for the properties both servers must hold (no token)."""
+    return Target("predictor", server.url, record_property)
+
+
 # --- the codec, called directly ---------------------------------------------------------
 
 
@@ -82,12 +91,9 @@ def test_the_binary_codec_reads_exact_lengths_and_refuses_any_other(
     """A binary request decodes to the rows it carries when every length adds up; any
     wrong header length, `binary_data_size`, shape, datatype or body length is an
     `InvalidRequest` (a 400), never another exception (KServe's reader: a 500)."""
-    tried = Tried("codec: binary requests")
 
-    @fuzzed(CODEC_BINARY_EXAMPLES)
     @given(request=binary_requests())
     def check(request: BinaryRequest) -> None:
-        tried.one()
         length = request.headers["inference-header-content-length"]
         try:
             matrix = decode_v2(decode_v2_binary(request.body, length, model_name="m"), SCHEMA)
@@ -97,25 +103,19 @@ def test_the_binary_codec_reads_exact_lengths_and_refuses_any_other(
         assert matrix.shape[1] == len(FEATURES)
         np.testing.assert_array_equal(matrix, [APPLICANT_ROW] * len(matrix))
 
-    check()
-    tried.report(record_property)
+    run_fuzzed(check, "codec: binary requests", CODEC_BINARY_EXAMPLES, record_property)
 
 
 def test_random_bytes_never_break_the_binary_codec(record_property: RecordProperty) -> None:
-    tried = Tried("codec: random binary bodies")
-
-    @fuzzed(CODEC_RANDOM_BYTES_EXAMPLES)
     @given(
         body=st.binary(max_size=300),
         length=st.integers(-5, 400).map(str) | st.text(max_size=6) | st.none(),
     )
     def check(body: bytes, length: str | None) -> None:
-        tried.one()
         with contextlib.suppress(InvalidRequest):
             decode_v2(decode_v2_binary(body, length, model_name="m"), SCHEMA)
 
-    check()
-    tried.report(record_property)
+    run_fuzzed(check, "codec: random binary bodies", CODEC_RANDOM_BYTES_EXAMPLES, record_property)
 
 
 def test_any_v2_tensors_decode_to_checked_rows_or_are_refused(
@@ -123,12 +123,9 @@ def test_any_v2_tensors_decode_to_checked_rows_or_are_refused(
 ) -> None:
     """Tensors of any shape, datatype, name and data: refused by the request model (a 422)
     or the codec (a 400), or decoded to finite rows (NaN only where the model imputes)."""
-    tried = Tried("codec: v2 JSON tensors")
 
-    @fuzzed(CODEC_TENSOR_EXAMPLES)
     @given(body=wrong_tensors())
     def check(body: dict[str, Any]) -> None:
-        tried.one()
         try:
             request = InferRequest.from_inference_request(
                 InferenceRequest.model_validate(body), "m"
@@ -138,14 +135,10 @@ def test_any_v2_tensors_decode_to_checked_rows_or_are_refused(
             return
         assert_checked_rows(matrix)
 
-    check()
-    tried.report(record_property)
+    run_fuzzed(check, "codec: v2 JSON tensors", CODEC_TENSOR_EXAMPLES, record_property)
 
 
 def test_any_json_decodes_to_checked_v1_rows_or_is_refused(record_property: RecordProperty) -> None:
-    tried = Tried("codec: v1 JSON")
-
-    @fuzzed(CODEC_V1_EXAMPLES)
     @given(
         payload=json_values
         | st.fixed_dictionaries(
@@ -153,15 +146,13 @@ def test_any_json_decodes_to_checked_v1_rows_or_is_refused(record_property: Reco
         )
     )
     def check(payload: Any) -> None:
-        tried.one()
         try:
             matrix = decode_v1(payload, SCHEMA)
         except InvalidRequest:
             return
         assert_checked_rows(matrix)
 
-    check()
-    tried.report(record_property)
+    run_fuzzed(check, "codec: v1 JSON", CODEC_V1_EXAMPLES, record_property)
 
 
 def assert_checked_rows(matrix: np.ndarray) -> None:
@@ -174,76 +165,20 @@ def assert_checked_rows(matrix: np.ndarray) -> None:
 
 # --- bodies, over HTTP ------------------------------------------------------------------
 
-ROUTES = {
-    INFER: json.dumps(v2_body()).encode(),
-    "/v2/models/agi-credit/versions/v1/infer": json.dumps(v2_body()).encode(),
-    V1_PREDICT: json.dumps(v1_body()).encode(),
-    "/v1/models/agi-credit:explain": json.dumps(v1_body()).encode(),
-}
-"""Every route that reads a body, with a good body for it."""
 
-
-def test_hostile_json_bodies_get_a_4xx_never_a_5xx(
-    server: Server, record_property: RecordProperty
-) -> None:
+def test_hostile_json_bodies_get_a_4xx_never_a_5xx(target: Target) -> None:
     """NaN/Infinity literals, duplicate keys, deep nesting, invalid UTF-8, truncated, huge
     or arbitrary JSON, on every route that reads a body."""
-    tried = Tried("predictor: hostile JSON bodies")
-
-    @fuzzed(HTTP_BODY_EXAMPLES)
-    @given(data=st.data())
-    def check(data: st.DataObject) -> None:
-        path = data.draw(st.sampled_from(list(ROUTES)))
-        body = data.draw(hostile_json_bodies(ROUTES[path]))
-        tried.one()
-        response = httpx.post(
-            f"{server.url}{path}",
-            content=body,
-            headers={"content-type": "application/json"},
-            timeout=TIMEOUT,
-        )
-        assert_handled(response, allowed=frozenset({200, 400, 422}))
-
-    check()
-    tried.report(record_property)
-    assert_still_serves(server.url)
+    fuzz_json_bodies(target, BODY_ROUTES, examples=HTTP_BODY_EXAMPLES)
 
 
-def test_wrong_tensor_shapes_names_and_datatypes_get_a_4xx(
-    server: Server, record_property: RecordProperty
-) -> None:
-    tried = Tried("predictor: wrong v2 tensors")
-
-    @fuzzed(HTTP_TENSOR_EXAMPLES)
-    @given(body=wrong_tensors())
-    def check(body: dict[str, Any]) -> None:
-        tried.one()
-        response = httpx.post(f"{server.url}{INFER}", json=body, timeout=TIMEOUT)
-        assert_handled(response, allowed=frozenset({200, 400, 422}))
-
-    check()
-    tried.report(record_property)
-    assert_still_serves(server.url)
+def test_wrong_tensor_shapes_names_and_datatypes_get_a_4xx(target: Target) -> None:
+    fuzz_wrong_tensors(target, examples=HTTP_TENSOR_EXAMPLES)
 
 
-def test_binary_requests_with_wrong_byte_lengths_get_a_400(
-    server: Server, record_property: RecordProperty
-) -> None:
+def test_binary_requests_with_wrong_byte_lengths_get_a_400(target: Target) -> None:
     """The v2 binary extension: every length that does not add up is a 400 saying which."""
-    tried = Tried("predictor: binary requests")
-
-    @fuzzed(HTTP_BINARY_EXAMPLES)
-    @given(request=binary_requests())
-    def check(request: BinaryRequest) -> None:
-        tried.one()
-        response = httpx.post(
-            f"{server.url}{INFER}", content=request.body, headers=request.headers, timeout=TIMEOUT
-        )
-        assert_handled(response, allowed=frozenset({200} if request.consistent else {200, 400}))
-
-    check()
-    tried.report(record_property)
-    assert_still_serves(server.url)
+    fuzz_binary_requests(target, examples=HTTP_BINARY_EXAMPLES)
 
 
 def binary_body(binary_data_size: object = 8, *, extra: bytes = b"") -> tuple[bytes, bytes]:
@@ -398,14 +333,9 @@ one counts, as in every JSON reader here, the sidecar's included)."""
     ("path", "body", "status", "error"), LITERALS.values(), ids=LITERALS.keys()
 )
 def test_nan_infinity_literals_and_duplicate_keys(
-    server: Server, path: str, body: bytes, status: int, error: str | None
+    target: Target, path: str, body: bytes, status: int, error: str | None
 ) -> None:
-    response = httpx.post(
-        f"{server.url}{path}",
-        content=body,
-        headers={"content-type": "application/json"},
-        timeout=TIMEOUT,
-    )
+    response = post_json(target, path, body)
     assert_handled(response, allowed=frozenset({status}))
     if error is not None:
         assert error in response.json()["error"], response.json()
@@ -440,14 +370,9 @@ LARGE_BODIES: dict[str, tuple[bytes, int, str]] = {
 
 @pytest.mark.parametrize(("body", "status", "error"), LARGE_BODIES.values(), ids=LARGE_BODIES)
 def test_huge_deep_and_non_utf8_bodies_get_a_400(
-    server: Server, body: bytes, status: int, error: str
+    target: Target, body: bytes, status: int, error: str
 ) -> None:
-    response = httpx.post(
-        f"{server.url}{INFER}",
-        content=body,
-        headers={"content-type": "application/json"},
-        timeout=TIMEOUT,
-    )
+    response = post_json(target, INFER, body)
     assert_handled(response, allowed=frozenset({status}))
     assert error in response.json()["error"], response.json()["error"][:300]
     assert len(response.content) < 10_000, "the error repeats what was sent"
@@ -484,13 +409,10 @@ def test_version_names_never_reach_the_store(
     {version}[/infer|/ready], sent unnormalised: a version the store serves answers, any
     other name is a 400 (not a version name), a 404 or a 405 (not a route), and never names
     a file or changes the store."""
-    tried = Tried("predictor: version names")
     before = snapshot(serving_store.root)
 
-    @fuzzed(HTTP_VERSION_EXAMPLES)
     @given(version=version_strings, route=st.sampled_from(VERSION_ROUTES))
     def check(version: str, route: tuple[str, str]) -> None:
-        tried.one()
         method, suffix = route
         target = b"/v2/models/agi-credit/versions/" + path_segment(version) + suffix.encode()
         request = httpx.Request(
@@ -499,19 +421,13 @@ def test_version_names_never_reach_the_store(
             content=GOOD if method == "POST" else None,
             extensions={"target": target},
         )
-        with httpx.Client(timeout=TIMEOUT) as client:
-            response = client.send(request)
-        allowed = {200} if version in SERVED else {400, 404, 405}
-        if response.status_code == 307:  # Starlette's to the path with(out) a trailing slash
-            assert response.headers["location"].startswith(f"{server.url}/")
-            return
-        assert_handled(response, allowed=frozenset(allowed))
-        assert str(serving_store.root) not in response.text and "/etc/" not in response.text
-        if response.status_code == 400:
+        response = assert_version_answer(
+            request, version, refused=frozenset({400, 404, 405}), store_root=serving_store.root
+        )
+        if response is not None and response.status_code == 400:
             assert response.json()["error"].startswith("invalid version name")
 
-    check()
-    tried.report(record_property)
+    run_fuzzed(check, "predictor: version names", HTTP_VERSION_EXAMPLES, record_property)
     assert snapshot(serving_store.root) == before
     assert_still_serves(server.url)
 
@@ -522,12 +438,8 @@ def test_version_names_never_reach_the_store(
 def test_request_ids_are_kept_when_sane_and_replaced_otherwise(
     server: Server, record_property: RecordProperty
 ) -> None:
-    tried = Tried("predictor: X-Request-Id values")
-
-    @fuzzed(HTTP_REQUEST_ID_EXAMPLES)
     @given(sent=request_ids)
     def check(sent: bytes) -> None:
-        tried.one()
         response = httpx.post(
             f"{server.url}{INFER}", content=GOOD, headers={"x-request-id": sent}, timeout=TIMEOUT
         )
@@ -539,18 +451,15 @@ def test_request_ids_are_kept_when_sane_and_replaced_otherwise(
         else:
             assert expected.fullmatch(answered), answered
 
-    check()
-    tried.report(record_property)
+    run_fuzzed(check, "predictor: X-Request-Id values", HTTP_REQUEST_ID_EXAMPLES, record_property)
 
 
 @pytest.mark.parametrize("headers", MALFORMED_HEADERS.values(), ids=MALFORMED_HEADERS)
 def test_malformed_header_lines_are_refused_by_the_parser(
-    server: Server, headers: list[tuple[bytes, bytes] | bytes]
+    target: Target, headers: list[tuple[bytes, bytes] | bytes]
 ) -> None:
-    answer = raw_http(server.url, raw_request("POST", INFER, headers, GOOD))
-    assert answer.status in (400, None), answer.data[:300]
+    answer = assert_refused_by_the_parser(target, headers, GOOD)
     assert b"X-Auth-User" not in answer.data and b"Set-Cookie" not in answer.data
-    assert_still_serves(server.url)
 
 
 OVERSIZED_HEADERS: dict[str, list[tuple[bytes, bytes] | bytes]] = {
@@ -562,12 +471,9 @@ OVERSIZED_HEADERS: dict[str, list[tuple[bytes, bytes] | bytes]] = {
 
 @pytest.mark.parametrize("headers", OVERSIZED_HEADERS.values(), ids=OVERSIZED_HEADERS)
 def test_oversized_headers_get_a_431(
-    server: Server, headers: list[tuple[bytes, bytes] | bytes]
+    target: Target, headers: list[tuple[bytes, bytes] | bytes]
 ) -> None:
-    answer = raw_http(server.url, raw_request("POST", INFER, headers, GOOD))
-    assert answer.status == 431, answer.data[:300]
-    assert json.loads(answer.body) == {"error": "request headers too large"}
-    assert_still_serves(server.url)
+    assert_headers_too_large(target, headers, GOOD)
 
 
 def test_headers_within_the_limit_are_served(server: Server) -> None:
