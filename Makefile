@@ -47,7 +47,7 @@ lint: setup ## ruff, mypy, hadolint, bandit and pip-audit
 	$(BIN)/ruff check src tests bench scripts charts
 	$(BIN)/ruff format --check src tests bench scripts charts
 	$(BIN)/mypy
-	$(BIN)/hadolint training-job/Dockerfile predictor/Dockerfile auth/Dockerfile
+	$(BIN)/hadolint Dockerfile
 	$(BIN)/bandit -q -c pyproject.toml -r src
 	@scripts/audit.sh
 

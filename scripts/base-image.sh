@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Make sure the base image of our Dockerfiles, debian:bookworm-slim, is in the local image
+# Make sure the base image of our Dockerfile, debian:bookworm-slim, is in the local image
 # store. No registry is reachable here, so when it is missing it is built from Debian's
 # mirror: `debootstrap --variant=minbase bookworm` + `docker import` (~30 s), slimmed the
 # way Debian's official -slim image is (no man pages, docs or translations; apt keeps no

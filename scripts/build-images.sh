@@ -1,14 +1,14 @@
 #!/usr/bin/env bash
-# Build the three container images from the project's wheel:
-#   agi-credit-training   the training job   (training-job/Dockerfile, CMD train)
-#   agi-credit-predictor  the KServe server  (predictor/Dockerfile,    CMD serve)
-#   agi-credit-auth       the JWT sidecar    (auth/Dockerfile,         CMD auth)
+# Build the three container images from the project's wheel, targets of ./Dockerfile:
+#   agi-credit-training   the training job   (--target training,  CMD train)
+#   agi-credit-predictor  the KServe server  (--target predictor, CMD serve)
+#   agi-credit-auth       the JWT sidecar    (--target auth,      CMD auth)
 # each tagged <yyyymmdd>-<short sha> (plus -dirty when the tree has uncommitted changes)
-# and latest.
+# and latest, with the OCI labels of its version, revision and date.
 #
 # Steps: a Docker engine (scripts/ensure-docker.sh) and the base image
-# (scripts/base-image.sh); then one BuildKit build per image, with host networking (each
-# builds the project's wheel in a stage of its own).
+# (scripts/base-image.sh); then one BuildKit build per image, with host networking (the
+# wheel stage is shared: built once, then cached).
 #
 # Environment:
 #   IMAGES="training predictor auth"   which images to build
@@ -31,15 +31,12 @@ EXTRA_CA_BUNDLE=${EXTRA_CA_BUNDLE-/etc/ssl/certs/ca-certificates.crt}
 LOG_DIR=${LOG_DIR:-${TMPDIR:-/tmp}/agi-credit-images}
 
 say() { echo "images: $*" >&2; }
-dockerfile_of() {
-  case "$1" in
-    training) echo training-job/Dockerfile ;;
-    predictor) echo predictor/Dockerfile ;;
-    auth) echo auth/Dockerfile ;;
-    *) say "unknown image '$1' (training, predictor or auth)"; exit 1 ;;
+for name in $IMAGES; do
+  case "$name" in
+    training | predictor | auth) ;;
+    *) say "unknown image '$name' (training, predictor or auth)"; exit 1 ;;
   esac
-}
-for name in $IMAGES; do dockerfile_of "$name" >/dev/null; done
+done
 
 scripts/ensure-docker.sh engine
 scripts/base-image.sh
@@ -60,15 +57,15 @@ if [ -z "${DOCKER:-}" ]; then
 fi
 export DOCKER_BUILDKIT=1
 
-# --- Tags and labels. The wheel is built inside each image's build (its wheel stage).
+# --- Tags and labels. The wheel is built inside the build (the Dockerfile's wheel stage).
 python=.venv/bin/python
 [ -x "$python" ] || python=python3
 version=$("$python" -c 'import tomllib; print(tomllib.load(open("pyproject.toml", "rb"))["project"]["version"])')
 if git rev-parse --git-dir >/dev/null 2>&1; then
   revision=$(git rev-parse HEAD)
   short=$(git rev-parse --short HEAD)
-  image_inputs=(pyproject.toml constraints.txt README.md src training-job .dockerignore
-    training-job/Dockerfile predictor/Dockerfile auth/Dockerfile)
+  image_inputs=(pyproject.toml constraints.txt README.md src training-job scripts/docker
+    .dockerignore Dockerfile)
   if [ -n "$(git status --porcelain --untracked-files=normal -- "${image_inputs[@]}" 2>/dev/null)" ]; then
     revision="$revision-dirty"
     short="$short-dirty"
@@ -102,10 +99,14 @@ for name in $IMAGES; do
   start=$SECONDS
   say "building $image:$tag (log: $log)"
   # shellcheck disable=SC2086  # BUILD_ARGS is a list of arguments
-  if ! "$DOCKER" build --network host --progress plain -f "$(dockerfile_of "$name")" \
-    "${secret[@]}" "${cache[@]}" \
-    --build-arg "VERSION=$version" --build-arg "REVISION=$revision" \
-    --build-arg "CREATED=$created" --build-arg "SOURCE=$source_url" \
+  if ! "$DOCKER" build --network host --progress plain --target "$name" \
+    --build-arg "EXTRA=$name" "${secret[@]}" "${cache[@]}" \
+    --label "org.opencontainers.image.version=$version" \
+    --label "org.opencontainers.image.revision=$revision" \
+    --label "org.opencontainers.image.created=$created" \
+    --label "org.opencontainers.image.source=$source_url" \
+    --label "org.opencontainers.image.licenses=Apache-2.0" \
+    --label "org.opencontainers.image.base.name=debian:bookworm-slim" \
     -t "$image:$tag" -t "$image:latest" ${BUILD_ARGS:-} . \
     > >(if [ -n "${VERBOSE:-}" ]; then tee "$log"; else cat >"$log"; fi) 2>&1; then
     sleep 0.2
