@@ -26,7 +26,6 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import json
-import re
 import secrets
 import statistics
 import sys
@@ -42,9 +41,9 @@ import numpy as np
 from agi_credit.settings import DEFAULT_MAX_REQUEST_BYTES
 
 try:  # run as a script: bench/ is on sys.path
-    from processes import agi, free_port, started
+    from processes import agi, free_port, memory_kib, started
 except ModuleNotFoundError:  # imported by the tests (tests/auth/test_large_requests.py)
-    from bench.processes import agi, free_port, started
+    from bench.processes import agi, free_port, memory_kib, started
 
 USER = "bench"
 DATA_ROWS = 20_000
@@ -85,9 +84,7 @@ def realistic_body(size: int, *, seed: int = 20261126) -> tuple[bytes, int]:
 
 def memory_mb(pid: int) -> dict[str, float]:
     """VmRSS and VmHWM of a process, in MB (10^6 bytes)."""
-    status = Path(f"/proc/{pid}/status").read_text()
-    found = dict(re.findall(r"^(VmRSS|VmHWM):\s+(\d+) kB", status, re.MULTILINE))
-    return {name: int(kb) * 1024 / 1e6 for name, kb in found.items()}
+    return {name: kib * 1024 / 1e6 for name, kib in memory_kib(pid).items()}
 
 
 def reset_peak(pid: int) -> None:

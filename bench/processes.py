@@ -9,6 +9,7 @@ load this module too. The tests have their own (tests/servers.py), which fail a 
 from __future__ import annotations
 
 import os
+import re
 import socket
 import subprocess
 import sys
@@ -81,6 +82,12 @@ def started(
         yield proc
     finally:
         stop(proc)
+
+
+def memory_kib(pid: int) -> dict[str, int]:
+    """A process's resident memory now (VmRSS) and at its peak (VmHWM), in KiB."""
+    status = Path(f"/proc/{pid}/status").read_text()
+    return {name: int(kib) for name, kib in re.findall(r"^(VmRSS|VmHWM):\s+(\d+) kB", status, re.M)}
 
 
 def answers(url: str) -> bool:

@@ -14,7 +14,6 @@ import os
 import re
 import secrets
 import shutil
-import socket
 import subprocess
 import sys
 import tempfile
@@ -26,6 +25,7 @@ from pathlib import Path
 
 import httpx
 import numpy as np
+from processes import free_port, memory_kib  # bench/ is on sys.path: run as a script
 
 from agi_credit.data.reference import OFFICIAL_ROWS
 
@@ -48,12 +48,6 @@ class Result:
     rps: float
     p50_ms: float
     p99_ms: float
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def row_values(rng: np.random.Generator, n: int) -> dict[str, np.ndarray]:
@@ -198,8 +192,7 @@ def process(
 
 
 def peak_rss_mb(pid: int) -> float:
-    status = Path(f"/proc/{pid}/status").read_text()
-    return int(re.search(r"VmHWM:\s+(\d+) kB", status).group(1)) / 1024  # type: ignore[union-attr]
+    return memory_kib(pid)["VmHWM"] / 1024
 
 
 def ours(work: Path, store: Path, scoring: str) -> tuple[list[Result], float, float]:

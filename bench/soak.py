@@ -68,7 +68,6 @@ import itertools
 import json
 import os
 import random
-import re
 import secrets
 import subprocess
 import sys
@@ -84,7 +83,7 @@ from typing import IO, Any
 
 import httpx
 import numpy as np
-from processes import agi, clean_env, free_port, started, stop
+from processes import agi, clean_env, free_port, memory_kib, started, stop
 
 REPO = Path(__file__).resolve().parents[1]
 MODEL = "agi-credit"
@@ -397,8 +396,7 @@ class Monitor(threading.Thread):
 
 
 def rss_mb(pid: int) -> float:
-    status = Path(f"/proc/{pid}/status").read_text()
-    return int(re.search(r"VmRSS:\s+(\d+) kB", status).group(1)) / 1024  # type: ignore[union-attr]
+    return memory_kib(pid)["VmRSS"] / 1024
 
 
 def fds(pid: int) -> int:

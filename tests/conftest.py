@@ -6,6 +6,7 @@ import hashlib
 import json
 import shutil
 import subprocess
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -68,6 +69,16 @@ def r_predictions(rds: Path, rows: dict[str, list[float]], expr: str) -> np.ndar
         m <- readRDS("{rds}"); nd <- data.frame({frame})
         cat(jsonlite::toJSON({expr}, digits = NA))""")
     return np.array(json.loads(out), dtype=float)
+
+
+def wait_until(condition: Callable[[], bool], timeout: float = 15.0) -> bool:
+    """Whether `condition()` holds within `timeout` seconds (polled every 50 ms)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if condition():
+            return True
+        time.sleep(0.05)
+    return condition()
 
 
 def snapshot(root: Path) -> dict[str, str]:

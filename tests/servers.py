@@ -21,6 +21,8 @@ from typing import Any
 
 import httpx
 
+from tests.bodies import v1_body
+
 REPO = Path(__file__).resolve().parents[1]
 TRAIN_R = REPO / "training-job" / "train.R"
 WORKDIR = Path(tempfile.mkdtemp(prefix="agi-credit-tests-"))
@@ -131,6 +133,25 @@ class Server:
     def logs(self) -> str:
         return self.log_path.read_text(errors="replace")
 
+    def records(self) -> list[dict[str, Any]]:
+        """The JSON lines of its log."""
+        return json_records(self.logs())
+
+    def served_version(self) -> str:
+        """The version that scores a v1 request asking for none (asserts a 200)."""
+        response = httpx.post(
+            f"{self.url}/v1/models/agi-credit:predict",
+            json=v1_body(),
+            timeout=30,
+        )
+        assert response.status_code == 200, response.text
+        return str(response.json()["predictions"][0]["model_version"])
+
+
+def json_records(log: str) -> list[dict[str, Any]]:
+    """The JSON lines of a log (ours, KServe's and uvicorn's), as dicts."""
+    return [json.loads(line) for line in log.splitlines() if line.startswith("{")]
+
 
 @contextmanager
 def running_server(
@@ -175,6 +196,10 @@ class Sidecar:
 
     def logs(self) -> str:
         return self.log_path.read_text(errors="replace")
+
+    def records(self) -> list[dict[str, Any]]:
+        """The JSON lines of its log."""
+        return json_records(self.logs())
 
     def token(self, user: str = USER, password: str = PASSWORD) -> str:
         response = httpx.post(f"{self.url}/login", json={"username": user, "password": password})

@@ -4,9 +4,7 @@ commands refuse to write, saying why."""
 
 from __future__ import annotations
 
-import json
 import shutil
-import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -15,10 +13,12 @@ import httpx
 import pytest
 
 from agi_credit.store import ModelStore
-from tests.bodies import v1_body
-from tests.conftest import snapshot
+from tests.conftest import snapshot, wait_until
 from tests.mounts import fill, read_only_mount, tmpfs
 from tests.servers import Server, run_cli, running_server
+
+NOTICED_WITHIN = 10.0
+"""Seconds the predictor may take to notice a change to the store, and to report it."""
 
 WRITING_COMMANDS = {
     "promote": ("promote", "v1"),
@@ -28,22 +28,14 @@ WRITING_COMMANDS = {
 }
 
 
-def served_version(server: Server) -> str:
-    response = httpx.post(f"{server.url}/v1/models/agi-credit:predict", json=v1_body(), timeout=30)
-    assert response.status_code == 200, response.text
-    return str(response.json()["predictions"][0]["model_version"])
-
-
 def parameters(server: Server) -> dict[str, Any]:
     metadata = httpx.get(f"{server.url}/v2/models/agi-credit", timeout=10).json()
     return dict(metadata["parameters"])
 
 
-def wait_for(condition: Callable[[], bool], timeout: float = 10) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        assert time.monotonic() < deadline, "the predictor did not notice in time"
-        time.sleep(0.1)
+def v2_store_problem(server: Server) -> str | None:
+    problem = parameters(server)["model_versions"]["v2"]["store_problem"]
+    return None if problem is None else str(problem)
 
 
 def gauge(server: Server, kind: str) -> float:
@@ -54,11 +46,7 @@ def gauge(server: Server, kind: str) -> float:
 
 
 def events(server: Server, name: str) -> list[dict[str, Any]]:
-    return [
-        record
-        for line in server.logs().splitlines()
-        if line.startswith("{") and (record := json.loads(line)).get("event") == name
-    ]
+    return [record for record in server.records() if record.get("event") == name]
 
 
 METADATA_DAMAGE: dict[str, Callable[[Path], None]] = {
@@ -77,9 +65,9 @@ def test_a_damaged_metadata_file_keeps_the_loaded_versions_served_and_is_reporte
     good = store_copy.metadata_path.read_bytes()
     with running_server(["--store", str(store_copy.root)], tmp_path / "serve.log") as server:
         METADATA_DAMAGE[damage](store_copy.metadata_path)
-        wait_for(lambda: parameters(server)["reload_error"] is not None)
+        assert wait_until(lambda: parameters(server)["reload_error"] is not None, NOTICED_WITHIN)
 
-        assert served_version(server) == "v2"
+        assert server.served_version() == "v2"
         reported = parameters(server)
         assert "metadata.json" in reported["reload_error"]
         assert list(reported["model_versions"]) == ["v1", "v2", "v3"]
@@ -91,9 +79,9 @@ def test_a_damaged_metadata_file_keeps_the_loaded_versions_served_and_is_reporte
         assert snapshot(store_copy.root) == damaged
 
         store_copy.metadata_path.write_bytes(good)  # restored from a backup
-        wait_for(lambda: parameters(server)["reload_error"] is None)
+        assert wait_until(lambda: parameters(server)["reload_error"] is None, NOTICED_WITHIN)
         assert gauge(server, "metadata") == 0
-        assert served_version(server) == "v2"
+        assert server.served_version() == "v2"
 
 
 ARTIFACT_DAMAGE: dict[str, Callable[[Path], None]] = {
@@ -111,13 +99,16 @@ def test_a_damaged_artifact_of_the_current_version_is_served_from_memory_and_rep
     shutil.copy2(artifact, backup)
     with running_server(["--store", str(store_copy.root)], tmp_path / "serve.log") as server:
         ARTIFACT_DAMAGE[damage](artifact)
-        wait_for(lambda: parameters(server)["model_versions"]["v2"]["store_problem"] is not None)
+        assert wait_until(
+            lambda: parameters(server)["model_versions"]["v2"]["store_problem"] is not None,
+            NOTICED_WITHIN,
+        )
 
         v2 = parameters(server)["model_versions"]["v2"]
         assert v2["status"] == "serving"
         assert "model_v2.rds" in v2["store_problem"]
         assert "serving the copy loaded before" in v2["store_problem"]
-        assert served_version(server) == "v2"
+        assert server.served_version() == "v2"
         assert gauge(server, "artifact") == 1
         assert [e["model_version"] for e in events(server, "version_damaged")] == ["v2"]
         check = run_cli("store", "check", "--store", store_copy.root)
@@ -125,7 +116,10 @@ def test_a_damaged_artifact_of_the_current_version_is_served_from_memory_and_rep
 
         artifact.unlink(missing_ok=True)
         shutil.copy2(backup, artifact)  # restored from a backup
-        wait_for(lambda: parameters(server)["model_versions"]["v2"]["store_problem"] is None)
+        assert wait_until(
+            lambda: parameters(server)["model_versions"]["v2"]["store_problem"] is None,
+            NOTICED_WITHIN,
+        )
         assert gauge(server, "artifact") == 0
         assert run_cli("store", "check", "--store", store_copy.root).returncode == 0
 
@@ -145,7 +139,7 @@ def test_a_read_only_store_is_served_and_every_writing_command_says_why_it_canno
         trained = run_cli("train", "--data", small_csv, "--store", store_copy.root)
         assert trained.returncode == 1 and "Read-only file system" in trained.stderr
         assert snapshot(store_copy.root) == before
-        assert served_version(server) == "v2"
+        assert server.served_version() == "v2"
 
 
 def test_a_full_disk_refuses_writes_loses_nothing_and_serving_goes_on(
@@ -169,5 +163,5 @@ def test_a_full_disk_refuses_writes_loses_nothing_and_serving_goes_on(
         (store_copy.root / "filler").unlink()
         assert snapshot(store_copy.root) == before
         assert run_cli("store", "check", "--store", store_copy.root).returncode == 0
-        assert served_version(server) == "v2"
+        assert server.served_version() == "v2"
         assert parameters(server)["reload_error"] is None

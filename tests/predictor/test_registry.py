@@ -3,23 +3,13 @@
 from __future__ import annotations
 
 import os
-import time
-from collections.abc import Callable
 
 import pytest
 from prometheus_client import REGISTRY
 
 from agi_credit.store import ModelStore, StoreMetadata
+from tests.conftest import wait_until
 from tests.predictor.conftest import MakeRegistry
-
-
-def wait_until(condition: Callable[[], bool], timeout: float = 15.0) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if condition():
-            return True
-        time.sleep(0.05)
-    return condition()
 
 
 def reload_errors(kind: str) -> float:

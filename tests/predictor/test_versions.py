@@ -18,7 +18,7 @@ from agi_credit._files import sha256_of
 from agi_credit.store import ModelStore
 from tests.bodies import APPLICANT, v1_body, v2_body
 from tests.conftest import r_predictions, train_quietly
-from tests.servers import Server, running_server
+from tests.servers import Server, json_records, running_server
 
 
 @dataclass
@@ -131,11 +131,7 @@ def test_a_corrupt_version_is_reported_and_the_others_still_served(
     assert pinned.json()["predictions"][0]["model_version"] == "v2"
     assert broken.status_code == 404
     assert "version v1 is not served: model_v1.rds does not match its sha256" in broken.text
-    assert any(
-        json.loads(line).get("event") == "version_unavailable"
-        for line in logs.splitlines()
-        if line.startswith("{")
-    )
+    assert any(record.get("event") == "version_unavailable" for record in json_records(logs))
 
 
 def test_an_unreadable_rds_with_a_matching_digest_and_a_missing_file(

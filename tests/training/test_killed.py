@@ -12,11 +12,9 @@ import sys
 import time
 from pathlib import Path
 
-import httpx
 import pytest
 
 from agi_credit.store import ModelStore
-from tests.bodies import v1_body
 from tests.conftest import snapshot
 from tests.servers import WORKDIR, clean_env, run_cli, running_server
 
@@ -52,12 +50,6 @@ def killed_training(step: str, store: ModelStore, data: Path) -> int:
     raise AssertionError(f"processes of the killed job {job.pid} are still running")
 
 
-def served_version(url: str) -> str:
-    response = httpx.post(f"{url}/v1/models/agi-credit:predict", json=v1_body(), timeout=30)
-    assert response.status_code == 200, response.text
-    return str(response.json()["predictions"][0]["model_version"])
-
-
 def orphans(report: str) -> set[str]:
     """The orphan paths `store check` printed, staging and temp names generalised."""
     found = set()
@@ -78,13 +70,13 @@ def test_a_job_killed_at_each_step_loses_nothing_and_the_next_job_succeeds(
 ) -> None:
     committed = snapshot(store_copy.root)
     with running_server(["--store", str(store_copy.root)], tmp_path / "serve.log") as server:
-        assert served_version(server.url) == "v2"
+        assert server.served_version() == "v2"
 
         assert killed_training(step, store_copy, small_csv) == -signal.SIGKILL
 
         after = snapshot(store_copy.root)
         assert {path: after.get(path) for path in committed} == committed
-        assert served_version(server.url) == "v2"
+        assert server.served_version() == "v2"
         check = run_cli("store", "check", "--store", store_copy.root)
         assert check.returncode == 1
         assert orphans(check.stdout) == LEFT_BEHIND[step] | {"staging/job-*"}
@@ -101,4 +93,4 @@ def test_a_job_killed_at_each_step_loses_nothing_and_the_next_job_succeeds(
         listed = json.loads(run_cli("models", "--json", "--store", store_copy.root).stdout)
         new = "v5" if LEFT_BEHIND[step] else "v4"  # a discarded number is never reused
         assert [m["version"] for m in listed["models"]] == ["v1", "v2", "v3", new]
-        assert served_version(server.url) == "v2"
+        assert server.served_version() == "v2"
