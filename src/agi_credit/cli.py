@@ -379,7 +379,10 @@ def store_check(
     if report.orphans:
         err.print("run `agi-credit store check --fix` to remove the orphans")
     if report.damage:
-        err.print("restore the damaged files from a backup; versions without them are not served")
+        err.print(
+            "restore the damaged files from a backup; a predictor started now cannot serve "
+            "the versions without them"
+        )
     if not report.clean:
         raise typer.Exit(1)
     if not report.removed:

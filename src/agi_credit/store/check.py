@@ -21,11 +21,10 @@ from agi_credit._files import sha256_of
 from agi_credit.store.errors import StoreError
 from agi_credit.store.metadata import StoreMetadata
 from agi_credit.store.store import JOB_LOCK, ModelStore
-from agi_credit.store.versions import VERSION_PATTERN
+from agi_credit.store.versions import VERSION_PATTERN, version_number
 
 __all__ = ["Orphan", "StoreCheck", "check_store"]
 
-_ARTIFACT = re.compile(rf"^model_({VERSION_PATTERN.pattern})\.rds$")
 _METADATA_TEMP = re.compile(r"^\.metadata\.json\..+\.tmp$")
 
 
@@ -73,13 +72,9 @@ def check_store(store: ModelStore, *, fix: bool = False, actor: str | None = Non
 def _inspect(store: ModelStore, metadata: StoreMetadata) -> StoreCheck:
     report = StoreCheck(damage=_damage(store, metadata))
     registered = set(metadata.versions())
-    if store.models_dir.is_dir():
-        for path in sorted(store.models_dir.iterdir()):
-            match = _ARTIFACT.match(path.name)
-            if match and match[1] not in registered:
-                report.orphans.append(
-                    Orphan(_relative(store, path), "artifact of an unregistered version", match[1])
-                )
+    for version in sorted(set(store.artifact_versions()) - registered, key=version_number):
+        path = _relative(store, store.artifact_path(version))
+        report.orphans.append(Orphan(path, "artifact of an unregistered version", version))
     if store.reports_dir.is_dir():
         for path in sorted(store.reports_dir.iterdir()):
             if VERSION_PATTERN.fullmatch(path.name) and path.name not in registered:

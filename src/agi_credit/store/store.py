@@ -102,7 +102,7 @@ class ModelStore:
         try:
             text = self.metadata_path.read_bytes()  # invalid UTF-8 is invalid JSON below
         except FileNotFoundError:
-            if artifacts := self._artifact_files():
+            if artifacts := self.artifact_versions():
                 # A lost metadata.json, not a new store: writing one now would drop them all.
                 raise StoreError(
                     f"{self.metadata_path} is missing but {self.models_dir} holds "
@@ -122,7 +122,7 @@ class ModelStore:
             version_number(entry.version)
         return metadata
 
-    def _artifact_files(self) -> list[str]:
+    def artifact_versions(self) -> list[str]:
         """The versions that have a file in models/, registered or not."""
         if not self.models_dir.is_dir():
             return []
@@ -254,7 +254,7 @@ class StoreTransaction:
         so a version whose entry was lost is still never reused."""
         seen = [m.number for m in self.metadata.models]
         seen += [version_number(event.version) for event in self.metadata.history]
-        seen += [version_number(v) for v in self.store._artifact_files()]
+        seen += [version_number(v) for v in self.store.artifact_versions()]
         if self.store.reports_dir.is_dir():
             seen += [
                 version_number(p.name)
