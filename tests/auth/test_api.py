@@ -10,7 +10,8 @@ import pytest
 import tritonclient.http as triton
 from tritonclient.utils import InferenceServerException
 
-from tests.bodies import APPLICANT, v1_body
+from tests.bodies import APPLICANT, FEATURES, v1_body
+from tests.predictor.test_scorers import bits, filler
 from tests.servers import ADMIN, ADMIN_PASSWORD, USER, Sidecar
 
 
@@ -115,6 +116,36 @@ def test_predict_pins_versions_and_scores_batches(sidecar: Sidecar) -> None:
     ).json()
     assert isinstance(batch, list) and len(batch) == 2
     assert batch[0]["prob_default"] != batch[1]["prob_default"]
+
+
+def test_predict_gives_an_applicant_the_same_bits_in_any_batch(sidecar: Sidecar) -> None:
+    """/predict (v2 binary to the predictor), alone or in a batch, and tritonclient's v2
+    binary through the pass-through: one applicant, one score."""
+    batch = filler(2000, seed=12)
+    batch[np.isnan(batch)] = 1.0  # the origin's /predict takes no missing values
+    applicants = [dict(zip(FEATURES, row, strict=True)) for row in batch.tolist()]
+    headers = sidecar.headers()
+
+    def predict(body: object) -> np.ndarray:
+        response = httpx.post(f"{sidecar.url}/predict", json=body, headers=headers, timeout=60)
+        assert response.status_code == 200, response.text
+        answers = response.json()
+        listed = answers if isinstance(answers, list) else [answers]
+        return np.array([a["prob_default"] for a in listed])
+
+    together = predict(applicants)
+    for i in (0, 1, 999, 1999):
+        assert bits(predict(applicants[i])) == bits(together[i : i + 1])
+    client = triton.InferenceServerClient(f"127.0.0.1:{sidecar.port}", network_timeout=60)
+    inputs = []
+    for j, name in enumerate(FEATURES):
+        tensor = triton.InferInput(name, [len(batch)], "FP64")
+        tensor.set_data_from_numpy(np.ascontiguousarray(batch[:, j]), binary_data=True)
+        inputs.append(tensor)
+    outputs = [triton.InferRequestedOutput("prob_default", binary_data=True)]
+    v2 = client.infer("agi-credit", inputs, outputs=outputs, headers=headers)
+    client.close()
+    assert bits(v2.as_numpy("prob_default")) == bits(together)
 
 
 @pytest.mark.parametrize(

@@ -1,4 +1,5 @@
-"""A real predictor answers v2 (REST JSON and binary, gRPC) and v1 as R would."""
+"""A real predictor answers v2 (REST JSON and binary, gRPC) and v1 as R would, and gives a
+row the same bits on every protocol, alone or in any batch."""
 
 from __future__ import annotations
 
@@ -9,6 +10,8 @@ import httpx
 import numpy as np
 import pytest
 import tritonclient.http as triton
+from hypothesis import given
+from hypothesis import strategies as st
 from kserve import (
     InferenceGRPCClient,
     InferenceRESTClient,
@@ -20,6 +23,8 @@ from kserve import (
 from agi_credit.store import ModelStore
 from tests.bodies import FEATURES, v1_body, v1_lists, v2_columns
 from tests.conftest import r_predictions
+from tests.hostile import fuzzed
+from tests.predictor.test_scorers import bits, filler, row_values
 from tests.servers import Server
 
 ROWS = {
@@ -174,7 +179,78 @@ def test_explain_gives_reason_codes_largest_adverse_first(server: Server) -> Non
     predicted = httpx.post(
         f"{server.url}/v1/models/agi-credit:predict", json=v1_body([instance])
     ).json()["predictions"][0]
-    assert explanation["prob_default"] == pytest.approx(predicted["prob_default"], abs=1e-15)
+    assert explanation["prob_default"] == predicted["prob_default"]
+
+
+# --- the same bits everywhere ----------------------------------------------------------------
+
+
+def v1_probs(server: Server, batch: np.ndarray) -> np.ndarray:
+    """v1 JSON: missing values as null; Python writes floats that read back exactly."""
+    instances = [[None if np.isnan(v) else v for v in row] for row in batch.tolist()]
+    response = httpx.post(
+        f"{server.url}/v1/models/agi-credit:predict", json={"instances": instances}, timeout=60
+    )
+    assert response.status_code == 200, response.text
+    return np.array([p["prob_default"] for p in response.json()["predictions"]])
+
+
+def triton_probs(server: Server, batch: np.ndarray, *, binary: bool) -> np.ndarray:
+    client = triton.InferenceServerClient(server.host, network_timeout=60)
+    inputs = []
+    for j, name in enumerate(FEATURES):
+        tensor = triton.InferInput(name, [len(batch)], "FP64")
+        tensor.set_data_from_numpy(np.ascontiguousarray(batch[:, j]), binary_data=binary)
+        inputs.append(tensor)
+    output = triton.InferRequestedOutput("prob_default", binary_data=binary)
+    result = client.infer("agi-credit", inputs, outputs=[output])
+    client.close()
+    return np.asarray(result.as_numpy("prob_default"), dtype=np.float64)
+
+
+def grpc_probs(server: Server, batch: np.ndarray) -> np.ndarray:
+    async def call() -> np.ndarray:
+        inputs = []
+        for j, name in enumerate(FEATURES):
+            tensor = InferInput(name, [len(batch)], "FP64")
+            tensor.set_data_from_numpy(np.ascontiguousarray(batch[:, j]))
+            inputs.append(tensor)
+        client = InferenceGRPCClient(server.grpc_url)
+        response = await client.infer(InferRequest(model_name="agi-credit", infer_inputs=inputs))
+        await client.close()
+        return np.asarray(response.outputs[0].as_numpy(), dtype=np.float64)
+
+    return asyncio.run(call())
+
+
+def test_a_row_gets_the_same_bits_in_a_v2_binary_batch_as_alone_in_v1_json(
+    server: Server,
+) -> None:
+    @given(
+        row=row_values,
+        size=st.one_of(st.integers(1, 40), st.integers(1, 20_000)),
+        where=st.floats(0, 1, exclude_max=True),
+        seed=st.integers(0, 2**32 - 1),
+    )
+    def check(row: list[float], size: int, where: float, seed: int) -> None:
+        batch = filler(size, seed)
+        position = int(where * size)
+        batch[position] = row
+        together = triton_probs(server, batch, binary=True)
+        alone = v1_probs(server, np.array([row]))
+        assert bits(together[position : position + 1]) == bits(alone)
+
+    fuzzed(60)(check)()
+
+
+def test_every_protocol_gives_every_row_the_same_bits(server: Server) -> None:
+    batch = filler(3000, seed=11)
+    v2_binary = triton_probs(server, batch, binary=True)
+    assert bits(triton_probs(server, batch, binary=False)) == bits(v2_binary)
+    assert bits(v1_probs(server, batch)) == bits(v2_binary)
+    assert bits(grpc_probs(server, batch)) == bits(v2_binary)
+    for i in (0, 1, 17, 1500, 2999):
+        assert bits(v1_probs(server, batch[i : i + 1])) == bits(v2_binary[i : i + 1])
 
 
 def test_requests_without_content_type_work(server: Server) -> None:

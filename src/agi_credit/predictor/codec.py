@@ -295,19 +295,20 @@ def encode_explanation(
     features: tuple[str, ...],
     matrix: np.ndarray,
     prob: np.ndarray,
+    log_odds: np.ndarray,
     intercept: float,
     contributions: np.ndarray,
 ) -> dict[str, Any]:
     """Per row: each feature's contribution to the log-odds of default (zero at the training
     mean), largest adverse (most positive) first: the reason codes."""
     explanations = []
-    for row, p, terms in zip(matrix, prob, contributions, strict=True):
+    for row, p, eta, terms in zip(matrix, prob, log_odds, contributions, strict=True):
         order = np.argsort(-terms, kind="stable")
         explanations.append(
             {
                 "model_version": version,
                 "prob_default": float(p),
-                "log_odds": float(intercept + terms.sum()),
+                "log_odds": float(eta),
                 "intercept": intercept,
                 "contributions": [
                     {

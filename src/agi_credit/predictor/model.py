@@ -130,6 +130,7 @@ class AgiCreditModel(Model):
                 features=served.schema.features,
                 matrix=matrix,
                 prob=scorer.score(matrix),
+                log_odds=scorer.log_odds(matrix),
                 intercept=scorer.intercept,
                 contributions=scorer.contributions(matrix),
             )
