@@ -214,9 +214,10 @@ class Sidecar:
 def running_sidecar(
     predictor: Server, log_path: Path, *, env: dict[str, str], timeout: float = 30
 ) -> Iterator[Sidecar]:
-    """`agi-credit auth` in front of `predictor` until it answers; stopped afterwards."""
+    """`agi-credit auth` in front of `predictor` until it answers; stopped afterwards. No
+    metrics port: tests run many sidecars at once."""
     port, grpc_port = free_port(), free_port()
-    command = ["auth", "--upstream", predictor.url, "--port", str(port)]
+    command = ["auth", "--upstream", predictor.url, "--port", str(port), "--metrics-port", "0"]
     command += [
         "--grpc-port",
         str(grpc_port),

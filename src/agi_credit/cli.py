@@ -318,6 +318,12 @@ def auth(
     grpc_upstream: Annotated[
         str | None, typer.Option(help="The predictor's gRPC host:port (PREDICTOR_GRPC).")
     ] = None,
+    metrics_port: Annotated[
+        int | None,
+        typer.Option(
+            min=0, max=65535, help="Prometheus metrics on 127.0.0.1; 0: none (AUTH_METRICS_PORT)."
+        ),
+    ] = None,
 ) -> None:
     """Serve the JWT auth sidecar: the origin's REST API, and v2 gRPC, in front of the
     predictor."""
@@ -330,6 +336,7 @@ def auth(
         auth_port=port,
         auth_grpc_port=grpc_port,
         predictor_grpc=grpc_upstream,
+        auth_metrics_port=metrics_port,
     )
     try:
         run(settings)

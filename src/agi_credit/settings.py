@@ -158,6 +158,10 @@ class AuthSettings(CommonSettings):
     predictor_grpc: str = "127.0.0.1:8081"
     """Where the sidecar finds the predictor's gRPC port (host:port)."""
 
+    auth_metrics_port: int = Field(default=9091, ge=0, le=65535)
+    """The sidecar's Prometheus metrics (the users file's state), on 127.0.0.1 only: the
+    public port never serves them. 0: none."""
+
     jwt_secret: SecretStr | None = None
     """HS256 signing secret: at least 32 bytes outside dev."""
 

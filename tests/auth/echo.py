@@ -136,12 +136,16 @@ def running_echo() -> Iterator[Echo]:
 
 
 @contextmanager
-def sidecar_in_front_of(echo: Echo, log_path: Path, *, env: dict[str, str]) -> Iterator[str]:
-    """`agi-credit auth --upstream <echo>` until it answers; its URL."""
+def sidecar_in_front_of(
+    echo: Echo, log_path: Path, *, env: dict[str, str], metrics_port: int = 0
+) -> Iterator[str]:
+    """`agi-credit auth --upstream <echo>` until it answers; its URL. Its metrics are on
+    127.0.0.1:`metrics_port` (none by default: tests run many sidecars at once)."""
     port = free_port()
     url = f"http://127.0.0.1:{port}"
+    command = ["auth", "--upstream", echo.url, "--port", str(port), "--grpc-port", "0"]
     with agi_credit_process(
-        ["auth", "--upstream", echo.url, "--port", str(port), "--grpc-port", "0"],
+        [*command, "--metrics-port", str(metrics_port)],
         log_path,
         f"{url}/health",
         env=env,

@@ -50,6 +50,15 @@ def attack_users(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return make_users_file(path, {USER: PASSWORD, "leaver": "a password to remove"})
 
 
+def rs256_env(key: Path, users: Path) -> dict[str, str]:
+    return {
+        "ENV": "prod",
+        "JWT_ALGORITHM": "RS256",
+        "JWT_PRIVATE_KEY_PATH": str(key),
+        "USERS_FILE": str(users),
+    }
+
+
 @pytest.fixture(scope="module")
 def front(
     echo: Echo,
@@ -57,14 +66,8 @@ def front(
     attack_users: Path,
     tmp_path_factory: pytest.TempPathFactory,
 ) -> Iterator[str]:
-    env = {
-        "ENV": "prod",
-        "JWT_ALGORITHM": "RS256",
-        "JWT_PRIVATE_KEY_PATH": str(keys[0]),
-        "USERS_FILE": str(attack_users),
-    }
     log = tmp_path_factory.mktemp("attacks") / "sidecar.log"
-    with sidecar_in_front_of(echo, log, env=env) as url:
+    with sidecar_in_front_of(echo, log, env=rs256_env(keys[0], attack_users)) as url:
         yield url
 
 
@@ -176,14 +179,52 @@ def test_oversized_tokens_get_a_4xx_never_a_5xx(front: str, size: int) -> None:
     assert httpx.get(f"{front}/health").status_code == 200  # and it still serves
 
 
+def revoked_within_5_seconds(front: str, headers: dict[str, str]) -> httpx.Response:
+    """The first answer to `headers` that is not a 200, within 5 s."""
+    deadline = time.monotonic() + 5
+    while (response := httpx.get(f"{front}/model-info", headers=headers)).status_code == 200:
+        assert time.monotonic() < deadline, "still accepted 5 s after the user was removed"
+        time.sleep(0.1)
+    return response
+
+
 def test_a_removed_users_token_is_revoked(front: str, attack_users: Path) -> None:
     headers = bearer(front, "leaver", "a password to remove")
     assert httpx.get(f"{front}/model-info", headers=headers).status_code == 200
     data = yaml.safe_load(attack_users.read_text())
     del data["users"]["leaver"]
     attack_users.write_text(yaml.safe_dump(data))
-    deadline = time.monotonic() + 5
-    while (response := httpx.get(f"{front}/model-info", headers=headers)).status_code == 200:
-        assert time.monotonic() < deadline, "still accepted 5 s after the user was removed"
-        time.sleep(0.1)
+    response = revoked_within_5_seconds(front, headers)
     assert response.status_code == 401 and response.json() == {"error": "token revoked"}
+
+
+def remove_the_last_user(users: Path) -> None:
+    data = yaml.safe_load(users.read_text())
+    data["users"].clear()
+    users.write_text(yaml.safe_dump(data))  # users: {}
+
+
+def empty_the_file(users: Path) -> None:
+    users.write_text("")  # `: > users.yaml`, in an incident
+
+
+@pytest.mark.parametrize("lock_out", [remove_the_last_user, empty_the_file])
+def test_when_the_last_user_goes_every_token_is_revoked(
+    echo: Echo,
+    keys: tuple[Path, rsa.RSAPrivateKey],
+    tmp_path: Path,
+    lock_out: Callable[[Path], None],
+) -> None:
+    users = make_users_file(tmp_path / "users.yaml", {"last": "the last password"})
+    with sidecar_in_front_of(echo, tmp_path / "sidecar.log", env=rs256_env(keys[0], users)) as url:
+        headers = bearer(url, "last", "the last password")
+        signed = jwt.encode(claims(sub="last"), keys[1], "RS256")  # as good as one it issued
+        assert status(url, signed)[0] == 200
+
+        lock_out(users)
+        response = revoked_within_5_seconds(url, headers)
+        assert response.status_code == 401 and response.json() == {"error": "token revoked"}
+        code, body = status(url, signed)
+        assert code == 401 and json.loads(body) == {"error": "token revoked"}
+        login = {"username": "last", "password": "the last password"}
+        assert httpx.post(f"{url}/login", json=login).status_code == 401

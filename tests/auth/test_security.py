@@ -13,11 +13,14 @@ from pathlib import Path
 
 import httpx
 import jwt
+import psutil
 import pytest
 import yaml
 from cryptography.hazmat.primitives import serialization
+from prometheus_client.parser import text_string_to_metric_families
 
 from agi_credit.auth import Users
+from agi_credit.auth.metrics import serve_metrics, users_registry
 from agi_credit.auth.tokens import generate_private_key
 from agi_credit.auth.users import User, hash_password
 from tests.hostile import schemathesis_run
@@ -28,6 +31,7 @@ from tests.servers import (
     USER,
     Server,
     Sidecar,
+    free_port,
     make_users_file,
     running_sidecar,
     users_add,
@@ -242,3 +246,29 @@ def test_rs256_sidecar_publishes_its_key_and_prod_needs_one(
         issuer="agi-credit",
     )
     assert claims["sub"] == USER and published["alg"] == "RS256"
+
+
+def test_the_sidecars_metrics_are_on_loopback_only_and_a_taken_port_stops_nothing(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    users = Users({USER: User(hash_password("a password of this user"))})
+    port = free_port()
+    stop = serve_metrics(users_registry(users), port)
+    assert stop is not None
+    try:
+        listening = [
+            c.laddr
+            for c in psutil.Process().connections("inet")
+            if c.status == psutil.CONN_LISTEN and c.laddr.port == port
+        ]
+        assert [address.ip for address in listening] == ["127.0.0.1"]
+        text = httpx.get(f"http://127.0.0.1:{port}/metrics").text
+        values = {f.name: f.samples[0].value for f in text_string_to_metric_families(text)}
+        # only ours: the chart's relay appends them to the predictor's process_* and python_*
+        assert values == {"agi_credit_users_file_ok": 1.0, "agi_credit_users": 1.0}
+
+        with caplog.at_level("ERROR", logger="agi_credit.auth"):
+            assert serve_metrics(users_registry(users), port) is None
+        assert f"cannot serve the sidecar's metrics on 127.0.0.1:{port}" in caplog.text
+    finally:
+        stop()

@@ -336,8 +336,23 @@ def test_the_service_monitor_scrapes_the_metrics_relay() -> None:
     ]
     assert monitor["metadata"]["labels"]["release"] == "prometheus"
     relay = next(c for c in predictor_pod(monitoring)["containers"] if c["name"] == "metrics")
-    assert env_of(relay)["METRICS_UPSTREAM"] == "http://127.0.0.1:8080/metrics"
+    assert env_of(relay)["METRICS_UPSTREAM"] == (
+        "http://127.0.0.1:8080/metrics,http://127.0.0.1:9091/metrics"  # predictor, sidecar
+    )
     assert relay["image"] == predictor_pod(monitoring)["containers"][0]["image"]  # the auth image
+
+
+def test_the_sidecars_metrics_are_on_loopback_and_relayed_unless_turned_off() -> None:
+    monitoring = rendered_case("monitoring")
+    auth = predictor_pod(monitoring)["containers"][0]
+    assert env_of(auth)["AUTH_METRICS_PORT"] == "9091"
+    assert 9091 not in [p["containerPort"] for p in auth["ports"]]  # 127.0.0.1 only
+
+    off = Rendered.of("no-auth-metrics", merged(monitoring.values, {"auth": {"metricsPort": 0}}))
+    pod = predictor_pod(off)
+    assert env_of(pod["containers"][0])["AUTH_METRICS_PORT"] == "0"
+    relay = next(c for c in pod["containers"] if c["name"] == "metrics")
+    assert env_of(relay)["METRICS_UPSTREAM"] == "http://127.0.0.1:8080/metrics"
 
 
 # --- NOTES and helm test ------------------------------------------------------------------

@@ -14,6 +14,7 @@ import time
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
+from contextlib import contextmanager
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
@@ -27,13 +28,16 @@ TOKEN = "a-token"
 
 
 class _Stand_in(BaseHTTPRequestHandler):
-    """The predictor's /metrics and the sidecar's public routes, enough for the scripts."""
+    """The predictor's /metrics, the sidecar's (on its metrics port) and its public routes,
+    enough for the scripts."""
 
     def do_GET(self) -> None:
         if self.path == "/metrics":
             self._reply(
                 200, b"agi_credit_inference_requests_total 3\n", "text/plain; version=0.0.4"
             )
+        elif self.path == "/sidecar-metrics":
+            self._reply(200, b"agi_credit_users_file_ok 1.0", "text/plain; version=0.0.4")
         elif self.path in ("/health", "/ready"):
             self._json(200, {"status": "ok"})
         elif self.path == "/model-info":
@@ -115,11 +119,13 @@ def get(url: str) -> tuple[int, bytes]:
             return error.code, error.read()
 
 
-def test_the_metrics_relay_serves_the_predictors_metrics_and_nothing_else(stand_in: str) -> None:
+@contextmanager
+def running_relay(upstreams: str) -> Iterator[str]:
+    """metrics_relay.py with METRICS_UPSTREAM=`upstreams`, until its /healthz answers; its URL."""
     port = free_port()
     relay = subprocess.Popen(
         [sys.executable, str(FILES / "metrics_relay.py")],
-        env={"METRICS_PORT": str(port), "METRICS_UPSTREAM": f"{stand_in}/metrics"},
+        env={"METRICS_PORT": str(port), "METRICS_UPSTREAM": upstreams},
     )
     try:
         deadline = time.monotonic() + 20
@@ -131,20 +137,35 @@ def test_the_metrics_relay_serves_the_predictors_metrics_and_nothing_else(stand_
                 assert time.monotonic() < deadline, "the relay did not start"
                 time.sleep(0.05)
         assert status == 200
-        assert get(f"http://127.0.0.1:{port}/metrics") == (
-            200,
-            b"agi_credit_inference_requests_total 3\n",
-        )
-        assert get(f"http://127.0.0.1:{port}/model-info")[0] == 404
-        assert get(f"http://127.0.0.1:{port}/v2/models/agi-credit")[0] == 404
-        post = urllib.request.Request(f"http://127.0.0.1:{port}/metrics", data=b"{}", method="POST")
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        relay.terminate()
+        relay.wait(timeout=10)
+
+
+def test_the_metrics_relay_serves_the_predictors_metrics_and_nothing_else(stand_in: str) -> None:
+    with running_relay(f"{stand_in}/metrics") as relay:
+        assert get(f"{relay}/metrics") == (200, b"agi_credit_inference_requests_total 3\n")
+        assert get(f"{relay}/model-info")[0] == 404
+        assert get(f"{relay}/v2/models/agi-credit")[0] == 404
+        post = urllib.request.Request(f"{relay}/metrics", data=b"{}", method="POST")
         with pytest.raises(urllib.error.HTTPError) as refused:
             DIRECT.open(post, timeout=5)
         refused.value.close()
         assert refused.value.code == 405
-    finally:
-        relay.terminate()
-        relay.wait(timeout=10)
+
+
+def test_the_metrics_relay_concatenates_the_predictors_and_the_sidecars_metrics(
+    stand_in: str,
+) -> None:
+    with running_relay(f"{stand_in}/metrics, {stand_in}/sidecar-metrics") as relay:
+        assert get(f"{relay}/metrics") == (
+            200,
+            b"agi_credit_inference_requests_total 3\nagi_credit_users_file_ok 1.0\n",
+        )
+    down = f"http://127.0.0.1:{free_port()}/metrics"  # nothing listens there
+    with running_relay(f"{stand_in}/metrics,{down}") as relay:
+        assert get(f"{relay}/metrics") == (502, f"{down} is unreachable\n".encode())
 
 
 def test_the_data_download_checks_the_sha256(tmp_path: Path, stand_in: str) -> None:

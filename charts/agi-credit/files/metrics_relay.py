@@ -1,9 +1,14 @@
-"""The predictor's /metrics, relayed from the pod's loopback (helm chart, metrics.enabled).
+"""The pod's /metrics, relayed from its loopback (helm chart, metrics.enabled).
 
-The predictor listens on 127.0.0.1 and the auth sidecar passes no /metrics, so this relay,
-run from the auth image with Python's standard library only, answers GET /metrics (and
-/healthz for its probes) on METRICS_PORT and nothing else: 404 for every other path, 405
-for every other method. It never forwards a request body, a query or a header.
+The predictor and the auth sidecar's metrics listen on 127.0.0.1, and the sidecar's public
+port passes no /metrics, so this relay, run from the auth image with Python's standard
+library only, answers GET /metrics (and /healthz for its probes) on METRICS_PORT and nothing
+else: 404 for every other path, 405 for every other method. It never forwards a request
+body, a query or a header.
+
+METRICS_UPSTREAM is a comma-separated list of URLs (the predictor's, then the sidecar's),
+fetched in order and concatenated: their metric families must not overlap. One that cannot
+be fetched makes the whole answer a 502 naming it, so that Prometheus sees the gap.
 """
 
 from __future__ import annotations
@@ -14,7 +19,27 @@ import urllib.request
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 PORT = int(os.environ.get("METRICS_PORT", "9090"))
-UPSTREAM = os.environ.get("METRICS_UPSTREAM", "http://127.0.0.1:8080/metrics")
+UPSTREAMS = [
+    url.strip()
+    for url in os.environ.get("METRICS_UPSTREAM", "http://127.0.0.1:8080/metrics").split(",")
+    if url.strip()
+]
+
+
+def scrape() -> tuple[int, bytes, str]:
+    """Status, body and content type of the concatenated expositions."""
+    parts: list[bytes] = []
+    content_type = ""
+    for url in UPSTREAMS:
+        try:
+            with urllib.request.urlopen(url, timeout=5) as response:
+                content_type = content_type or response.headers.get("Content-Type", "text/plain")
+                body = response.read()
+        except (OSError, urllib.error.URLError):
+            return 502, f"{url} is unreachable\n".encode(), "text/plain"
+        # Each exposition ends its last line; one that does not would merge with the next.
+        parts.append(body if not body or body.endswith(b"\n") else body + b"\n")
+    return 200, b"".join(parts), content_type or "text/plain"
 
 
 class Relay(BaseHTTPRequestHandler):
@@ -26,12 +51,7 @@ class Relay(BaseHTTPRequestHandler):
         if path == "/healthz":
             self._reply(200, b"ok\n", "text/plain; charset=utf-8")
         elif path == "/metrics":
-            try:
-                with urllib.request.urlopen(UPSTREAM, timeout=5) as response:
-                    content_type = response.headers.get("Content-Type", "text/plain")
-                    self._reply(200, response.read(), content_type)
-            except (OSError, urllib.error.URLError):
-                self._reply(502, b"the predictor's /metrics is unreachable\n", "text/plain")
+            self._reply(*scrape())
         else:
             self._reply(404, b"not found\n", "text/plain")
 

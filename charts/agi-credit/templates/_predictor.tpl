@@ -3,7 +3,8 @@ The predictor pod, shared by the Deployment (mode=deployment) and the InferenceS
 (mode=kserve). Its containers, in this order:
   1. auth       the JWT sidecar: the only port (KServe's Service targets containers[0].ports[0])
   2. predictor  `agi-credit serve` on 127.0.0.1 (named kserve-container in kserve mode)
-  3. metrics    optional relay of the predictor's /metrics (metrics.enabled)
+  3. metrics    optional relay of the predictor's and the sidecar's /metrics, both on
+                loopback (metrics.enabled)
 */}}
 
 {{- define "agi-credit.predictor.podLabels" -}}
@@ -77,6 +78,8 @@ checksum/secret: {{ include (print $.Template.BasePath "/secret.yaml") . | sha25
       value: {{ .Values.auth.grpcPort | quote }}
     - name: PREDICTOR_GRPC
       value: {{ printf "127.0.0.1:%d" (int .Values.predictor.grpcPort) | quote }}
+    - name: AUTH_METRICS_PORT  # on 127.0.0.1 only: for the relay, not a container port
+      value: {{ .Values.auth.metricsPort | quote }}
     {{- with .Values.auth.trustedProxies }}
     - name: TRUSTED_PROXIES
       value: {{ join "," . | quote }}
@@ -202,8 +205,12 @@ checksum/secret: {{ include (print $.Template.BasePath "/secret.yaml") . | sha25
   env:
     - name: METRICS_PORT
       value: {{ .Values.metrics.port | quote }}
-    - name: METRICS_UPSTREAM
-      value: {{ printf "http://127.0.0.1:%v/metrics" .Values.predictor.httpPort | quote }}
+    {{- $upstreams := list (printf "http://127.0.0.1:%v/metrics" .Values.predictor.httpPort) }}
+    {{- if .Values.auth.metricsPort }}
+    {{- $upstreams = append $upstreams (printf "http://127.0.0.1:%v/metrics" .Values.auth.metricsPort) }}
+    {{- end }}
+    - name: METRICS_UPSTREAM  # the predictor's, then the sidecar's (the users file's state)
+      value: {{ join "," $upstreams | quote }}
   {{- include "agi-credit.containerSecurityContext" . | nindent 2 }}
   resources:
     {{- toYaml .Values.metrics.resources | nindent 4 }}

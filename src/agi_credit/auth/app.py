@@ -1,8 +1,9 @@
 """The auth sidecar: the origin's REST API, JWT-protected pass-through to the predictor.
 
-The only port exposed outside the pod. `create_app` assembles the routers (`routes`), the
-middleware (access log, body size limits) and the error handlers: every error answers
-`{"error": "..."}`, as the origin's API did.
+The only port exposed outside the pod (its metrics are on a loopback port of their own,
+`metrics.py`). `create_app` assembles the routers (`routes`), the middleware (access log,
+body size limits) and the error handlers: every error answers `{"error": "..."}`, as the
+origin's API did.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from agi_credit.auth.config import load_config
 from agi_credit.auth.dependencies import Services
 from agi_credit.auth.errors import ApiError
 from agi_credit.auth.grpc_forward import GrpcForwarder
+from agi_credit.auth.metrics import serve_metrics, users_registry
 from agi_credit.auth.middleware import AccessLog
 from agi_credit.auth.ratelimit import SlidingWindow
 from agi_credit.auth.schemas import Error, error_message
@@ -58,15 +60,20 @@ def create_app(settings: AuthSettings) -> FastAPI:
     )
 
     grpc = GrpcForwarder(config, settings.predictor_grpc) if settings.auth_grpc_port else None
+    metrics = users_registry(config.users)
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
         await services.predictor.open()
         if grpc is not None:
             await grpc.start(settings.auth_host, settings.auth_grpc_port)
+        port = settings.auth_metrics_port
+        stop_metrics = serve_metrics(metrics, port) if port else None
         try:
             yield
         finally:
+            if stop_metrics is not None:
+                stop_metrics()
             if grpc is not None:
                 await grpc.stop()
             await services.predictor.aclose()

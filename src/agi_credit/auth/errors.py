@@ -61,3 +61,13 @@ class UpstreamUnavailable(ApiError):
 
 class InsecureConfiguration(AgiCreditError):
     """The sidecar refuses to start (ENV=prod) with settings that are not safe."""
+
+
+class UnusableUsersFile(InsecureConfiguration):
+    """A users file that cannot be used as a whole: unreadable, not YAML, not a `users:`
+    mapping, or (`still_enabled` set) a mapping with an invalid entry. `still_enabled` is
+    then the names that mapping lists without `disabled: true`."""
+
+    def __init__(self, message: str, *, still_enabled: frozenset[str] | None = None) -> None:
+        super().__init__(message)
+        self.still_enabled = still_enabled

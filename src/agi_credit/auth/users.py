@@ -7,6 +7,10 @@ users:
     password_hash: $argon2id$v=19$m=65536,t=3,p=4$...
     roles: [predict]          # predict (the default) or admin (predict and the details)
     disabled: false
+
+A file without users (`users: {}`, no `users:`, an empty file) is valid and locks everyone
+out: what an operator writes in an incident. A file that cannot be used keeps the users
+loaded before, minus those it no longer lists or disables (see `Users.refresh`).
 """
 
 from __future__ import annotations
@@ -17,6 +21,7 @@ import logging
 import os
 import re
 import secrets
+import threading
 import time
 from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
@@ -30,7 +35,7 @@ from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatc
 from filelock import FileLock
 
 from agi_credit._files import atomic_write
-from agi_credit.auth.errors import InsecureConfiguration
+from agi_credit.auth.errors import InsecureConfiguration, UnusableUsersFile
 
 USERNAME = re.compile(r"^[A-Za-z0-9._@-]{1,64}$")
 MIN_PASSWORD_LENGTH = 8
@@ -46,6 +51,7 @@ SCOPES_OF_ROLE: dict[str, frozenset[str]] = {
     "predict": frozenset({"predict"}),  # /predict, /model-info, the inference routes
     "admin": frozenset({"predict", "admin"}),  # and /model-info's details (errors, hashes)
 }
+NO_ONE_CAN_LOG_IN = "no one can log in, and every token is refused"
 RELOAD_CHECK_SECONDS = 1.0
 """How often the users file is checked for changes (a stat), at most: on the requests that
 need a user, so an idle sidecar does nothing."""
@@ -73,7 +79,11 @@ class Users:
     """User names and their entries, from a file that is re-read when it changes (its
     inode, size or modification time), checked at most every `check_seconds`. Password
     checks run on a pool of `hash_workers` threads: each takes argon2's 64 MiB, so a burst
-    of logins waits its turn instead of taking memory without bound."""
+    of logins waits its turn instead of taking memory without bound.
+
+    The metrics thread reads `file_ok` and `enabled`, and checks the file too (so an idle
+    sidecar's gauges are current): `_entries` is only ever replaced, never changed in
+    place, and one check runs at a time."""
 
     def __init__(
         self,
@@ -89,10 +99,22 @@ class Users:
         self._hasher = hasher
         self._source, self._prod, self._check_seconds = source, prod, check_seconds
         self._signature: tuple[int, int, int, int] | None = None  # of the file as read
+        self._file_ok = True
+        self._checking = threading.Lock()
         self._next_check = time.monotonic() + check_seconds
         # Unknown users are checked against this, so both answers take as long.
         self._dummy = hasher.hash(secrets.token_hex(16))
         self._pool = ThreadPoolExecutor(max_workers=hash_workers, thread_name_prefix="argon2")
+
+    @property
+    def file_ok(self) -> bool:
+        """False while the last check could not use the file (the users before stay)."""
+        return self._file_ok
+
+    @property
+    def enabled(self) -> int:
+        """How many users may log in now."""
+        return sum(not user.disabled for user in self._entries.values())
 
     def scopes(self, username: str) -> frozenset[str]:
         """What `username` may do now: empty for a removed or disabled user."""
@@ -117,30 +139,51 @@ class Users:
         return await loop.run_in_executor(self._pool, self.authenticate, username, password)
 
     def refresh(self) -> None:
-        """Re-read the file if it changed. A file that cannot be used (unreadable, invalid,
-        a weak hash in prod) is logged and the users loaded before stay."""
+        """Re-read the file if it changed, and at every check while the last one could not
+        use it. A file without users locks everyone out. A file that cannot be used
+        (unreadable, invalid, a weak hash in prod) is logged at ERROR at each check and
+        `file_ok` is False until it can be used again; the users loaded before stay, except
+        those a readable `users:` mapping no longer lists or marks `disabled: true`: an
+        operator's removal is never undone by a mistake elsewhere in the file."""
         if self._source is None or time.monotonic() < self._next_check:
             return
+        with self._checking:  # requests and the metrics thread both check
+            if time.monotonic() >= self._next_check:
+                self._check(self._source)
+
+    def _check(self, source: Path) -> None:
         self._next_check = time.monotonic() + self._check_seconds
-        signature = _signature(self._source)
-        if signature == self._signature:
+        signature = _signature(source)
+        if signature == self._signature and self._file_ok:
             return
         self._signature = signature
         try:
-            entries = read_users_file(self._source, prod=self._prod, hasher=self._hasher)
-        except InsecureConfiguration as exc:
-            log.error(
-                f"the users file changed but cannot be used: {exc}; keeping the "
-                f"{len(self._entries)} users loaded before",
-                extra={"event": "users_reload_failed"},
-            )
+            entries = read_users_file(source, prod=self._prod, hasher=self._hasher)
+        except UnusableUsersFile as problem:
+            self._keep_despite(problem)
             return
         removed = sorted(set(self._entries) - set(entries))
-        self._entries = entries
-        log.info(
-            f"users file reloaded: {len(entries)} users"
-            + (f", removed: {', '.join(removed)}" if removed else ""),
-            extra={"event": "users_reloaded"},
+        self._entries, self._file_ok = entries, True
+        message = f"users file reloaded: {len(entries)} users" + (
+            f", removed: {', '.join(removed)}" if removed else ""
+        )
+        if self.enabled:
+            log.info(message, extra={"event": "users_reloaded"})
+        else:
+            log.warning(message + f"; {NO_ONE_CAN_LOG_IN}", extra={"event": "users_reloaded"})
+
+    def _keep_despite(self, problem: UnusableUsersFile) -> None:
+        """Keep the users loaded before, less those `problem`'s file removes or disables."""
+        self._file_ok = False
+        still_enabled = problem.still_enabled
+        revoked = [] if still_enabled is None else sorted(set(self._entries) - still_enabled)
+        if revoked:
+            self._entries = {n: u for n, u in self._entries.items() if n not in revoked}
+        log.error(
+            f"the users file cannot be used: {problem}; keeping the {len(self._entries)} "
+            "users loaded before"
+            + (f", less {', '.join(revoked)} (removed or disabled in it)" if revoked else ""),
+            extra={"event": "users_reload_failed"},
         )
 
     def close(self) -> None:
@@ -148,15 +191,28 @@ class Users:
         self._pool.shutdown(wait=False)
 
     @classmethod
-    def load(cls, path: Path, *, hash_workers: int = 2, prod: bool = False) -> Users:
-        """The users of a file, re-read when it changes; `InsecureConfiguration` when it is
+    def load(
+        cls,
+        path: Path,
+        *,
+        hash_workers: int = 2,
+        prod: bool = False,
+        check_seconds: float = RELOAD_CHECK_SECONDS,
+    ) -> Users:
+        """The users of a file, re-read when it changes; `UnusableUsersFile` when it is
         unreadable, a password is not an argon2id hash, or (prod) a hash is weaker than
-        this sidecar's own parameters."""
+        this sidecar's own parameters. A file without users starts with no one."""
         signature = _signature(path)  # before reading: a change while it is read is seen
         users = cls(
-            read_users_file(path, prod=prod), hash_workers=hash_workers, source=path, prod=prod
+            read_users_file(path, prod=prod),
+            hash_workers=hash_workers,
+            source=path,
+            prod=prod,
+            check_seconds=check_seconds,
         )
         users._signature = signature
+        if not users.enabled:
+            log.warning(f"{path} has no enabled user: {NO_ONE_CAN_LOG_IN}")
         return users
 
     @classmethod
@@ -175,17 +231,47 @@ def _signature(path: Path) -> tuple[int, int, int, int] | None:
 
 
 def read_users_file(path: Path, *, prod: bool, hasher: PasswordHasher = _hasher) -> dict[str, User]:
-    """The entries of a users file; `InsecureConfiguration` says what is wrong with it."""
+    """The entries of a users file, none when it lists no users; `UnusableUsersFile` says
+    what is wrong with a file that cannot be used (every invalid entry)."""
+    listed = _users_mapping(path)
+    entries: dict[str, User] = {}
+    problems: list[str] = []
+    for name, entry in listed.items():
+        try:
+            entries[str(name)] = _user(str(name), entry, path, prod, hasher)
+        except InsecureConfiguration as exc:
+            problems.append(str(exc))
+    if problems:
+        still_enabled = frozenset(
+            str(name)
+            for name, entry in listed.items()
+            if not (isinstance(entry, dict) and entry.get("disabled") is True)
+        )
+        raise UnusableUsersFile("; ".join(problems), still_enabled=still_enabled)
+    return entries
+
+
+def _users_mapping(path: Path) -> dict[Any, Any]:
+    """The file's `users:` mapping: empty when the file, or its `users:`, is."""
     try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-    except (OSError, yaml.YAMLError) as exc:
-        raise InsecureConfiguration(f"cannot read the users file {path}: {exc}") from exc
-    entries = data.get("users") if isinstance(data, dict) else None
-    if not isinstance(entries, dict) or not entries:
-        raise InsecureConfiguration(f"{path} has no users (expected a `users:` mapping)")
-    return {
-        str(name): _user(str(name), entry, path, prod, hasher) for name, entry in entries.items()
-    }
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except yaml.MarkedYAMLError as exc:
+        # Its position, not its text: the snippet YAML quotes may hold a password hash.
+        mark = exc.problem_mark
+        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        raise UnusableUsersFile(f"{path} is not valid YAML{where}: {exc.problem}") from exc
+    except (OSError, UnicodeDecodeError, yaml.YAMLError) as exc:
+        raise UnusableUsersFile(f"cannot read the users file {path}: {exc}") from exc
+    if data is None:  # an emptied file: `: > users.yaml` in an incident
+        return {}
+    if not isinstance(data, dict):
+        raise UnusableUsersFile(f"{path} is not a users file (expected a `users:` mapping)")
+    listed = data.get("users")
+    if listed is None:
+        return {}
+    if not isinstance(listed, dict):
+        raise UnusableUsersFile(f"{path} is not a users file (`users:` is not a mapping)")
+    return listed
 
 
 def _user(name: str, entry: Any, path: Path, prod: bool, hasher: PasswordHasher) -> User:
@@ -196,14 +282,18 @@ def _user(name: str, entry: Any, path: Path, prod: bool, hasher: PasswordHasher)
             "`agi-credit users add NAME`"
         )
     roles = entry.get("roles", ["predict"])
-    if not isinstance(roles, list) or not roles or not set(roles) <= set(ROLES):
+    if not isinstance(roles, list) or not roles or not all(role in ROLES for role in roles):
         raise InsecureConfiguration(
             f"user {name!r} in {path}: roles must be a list of {', '.join(ROLES)}"
         )
     disabled = entry.get("disabled", False)
     if not isinstance(disabled, bool):
         raise InsecureConfiguration(f"user {name!r} in {path}: disabled must be true or false")
-    if weakness := _weaker_than(stored, hasher):
+    try:
+        weakness = _weaker_than(stored, hasher)
+    except InvalidHashError as exc:
+        raise InsecureConfiguration(f"user {name!r} in {path}: an invalid argon2id hash") from exc
+    if weakness:
         message = (
             f"user {name!r} in {path} has a password hash weaker than this sidecar's "
             f"({weakness}): set the password again with `agi-credit users add {name}`"
@@ -215,11 +305,9 @@ def _user(name: str, entry: Any, path: Path, prod: bool, hasher: PasswordHasher)
 
 
 def _weaker_than(stored: str, hasher: PasswordHasher) -> str:
-    """What makes `stored` cheaper to brute-force than `hasher`'s hashes ("" if nothing)."""
-    try:
-        used = extract_parameters(stored)
-    except InvalidHashError as exc:
-        raise InsecureConfiguration(f"an invalid argon2id hash: {exc}") from exc
+    """What makes `stored` cheaper to brute-force than `hasher`'s hashes ("" if nothing);
+    `InvalidHashError` when it is no argon2 hash."""
+    used = extract_parameters(stored)
     weak = [
         f"{label} {have} < {need}"
         for label, have, need in (
