@@ -9,7 +9,7 @@ INSTALLED := $(VENV)/.installed
 export TZ ?= UTC
 
 .PHONY: help setup r-deps k8s-tools run serve test test-containers kind-e2e k8s lint format \
-	bench-train bench-serve bench-soak images compose-up compose-down clean
+	bench-train bench-serve bench-scorer bench-soak images compose-up compose-down clean
 
 help: ## List the targets
 	@grep -hE '^[a-zA-Z0-9_-]+:.*## ' $(MAKEFILE_LIST) | \
@@ -61,7 +61,10 @@ bench-train: setup ## Full-size synthetic data through the whole training job
 bench-serve: setup ## The predictor under wrk, against stock KServe + sklearn and FastAPI
 	@command -v wrk >/dev/null || { [ "$$(id -u)" -eq 0 ] && apt-get install -y -qq wrk >/dev/null; } \
 		|| { echo "wrk is missing: sudo apt-get install wrk" >&2; exit 1; }
-	$(BIN)/python bench/serve.py
+	$(BIN)/python bench/serve.py $(ARGS)
+
+bench-scorer: setup ## The compiled scorer alone, against its BLAS form of before (one run)
+	$(BIN)/python bench/scorer.py $(ARGS)
 
 SOAK_SECONDS ?= 600
 

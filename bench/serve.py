@@ -5,22 +5,29 @@ engine, then every version in R), a stock KServe server with a scikit-learn
 LogisticRegression, and a minimal FastAPI endpoint, and drives each with the same wrk
 settings. Prints requests/s, p50 and p99, our figures as ratios to the other two, cold
 start and memory, and exits 1 when a target of the issue is missed.
+
+`--baseline-src DIR` (a source tree, e.g. `git worktree add /tmp/base <commit>`) also
+serves the same store from DIR's code, before ours, and prints both side by side: the same
+request bodies, the same store, one run.
 """
 
 from __future__ import annotations
 
+import argparse
 import json
 import os
 import re
 import secrets
 import shutil
+import statistics
 import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 
 import httpx
@@ -34,6 +41,7 @@ FEATURES = ["AMT_INCOME_TOTAL", "AMT_CREDIT", "DAYS_BIRTH", "AMT_GOODS_PRICE"]
 ROWS = OFFICIAL_ROWS
 SECONDS = int(os.environ.get("BENCH_SECONDS", "8"))
 SINGLE_CONNECTIONS = 4
+MILLION_ROUNDS = 5
 TARGETS = {
     "p99 single-row v2 (ms)": 15.0,
     "100,000-row v2 binary p50 (ms)": 300.0,
@@ -162,6 +170,23 @@ def wrk(
     return Result(name, rps, _latency(out, "50%"), _latency(out, "99%"))
 
 
+def timed(name: str, url: str, body: bytes, headers: dict[str, str], rounds: int) -> Result:
+    """Requests too long for wrk's fixed duration: `rounds` of them one after the other,
+    after one to warm up; p99 is the slowest."""
+    seconds = []
+    with httpx.Client(timeout=300) as client:
+        for i in range(rounds + 1):
+            started = time.perf_counter()
+            response = client.post(url, content=body, headers=headers)
+            if response.status_code != 200:
+                sys.exit(f"{name}: {response.status_code} {response.text[:300]}")
+            if i:
+                seconds.append(time.perf_counter() - started)
+    return Result(
+        name, 1 / statistics.mean(seconds), statistics.median(seconds) * 1e3, max(seconds) * 1e3
+    )
+
+
 def _latency(out: str, quantile: str) -> float:
     value, unit = re.search(rf"{quantile}\s+([\d.]+)(us|ms|s|m)\b", out).groups()  # type: ignore[union-attr]
     return float(value) * {"us": 1e-3, "ms": 1.0, "s": 1e3, "m": 6e4}[unit]
@@ -195,88 +220,118 @@ def peak_rss_mb(pid: int) -> float:
     return memory_kib(pid)["VmHWM"] / 1024
 
 
-def ours(work: Path, store: Path, scoring: str) -> tuple[list[Result], float, float]:
+@contextmanager
+def predictor(
+    work: Path, store: Path, scoring: str, src: Path | None = None
+) -> Iterator[tuple[str, subprocess.Popen[bytes], float]]:
+    """Our predictor, from this tree or from `src`'s: its URL, process and cold start."""
     port, grpc = free_port(), free_port()
     base = f"http://127.0.0.1:{port}"
-    cmd = [
-        sys.executable,
-        "-m",
-        "agi_credit",
-        "serve",
-        "--store",
-        str(store),
-        "--http-port",
-        str(port),
-        "--grpc-port",
-        str(grpc),
-    ]
+    cmd = [sys.executable, "-m", "agi_credit", "serve", "--store", str(store)]
+    cmd += ["--http-port", str(port), "--grpc-port", str(grpc)]
+    env = {"SCORING": scoring, **({"PYTHONPATH": str(src)} if src else {})}
+    log = work / f"ours-{scoring}{'-baseline' if src else ''}.log"
+    with process(cmd, f"{base}/v2/health/ready", log, env) as (proc, cold):
+        yield base, proc, cold
+
+
+def measures(work: Path, base: str, scoring: str) -> list[Callable[[], Result]]:
+    """Our lines against the predictor at `base`, each a call that measures it."""
     engine = "compiled" if scoring == "auto" else "R engine"
-    results = []
-    with process(
-        cmd, f"{base}/v2/health/ready", work / f"ours-{scoring}.log", {"SCORING": scoring}
-    ) as (proc, cold):
-        infer = f"{base}/v2/models/agi-credit/infer"
-        results.append(
-            wrk(
-                f"ours v2 single row ({engine})",
-                infer,
-                *v2_json_single(),
-                work,
-                connections=SINGLE_CONNECTIONS,
-            )
-        )
-        results.append(
-            wrk(
-                f"ours v1 single row ({engine})",
-                f"{base}/v1/models/agi-credit:predict",
-                *v1_single(),
-                work,
-                connections=SINGLE_CONNECTIONS,
-            )
-        )
-        for rows in (10_000, 100_000):
-            results.append(
-                wrk(
-                    f"ours v2 binary {rows:,} rows ({engine})",
-                    infer,
-                    *v2_binary(rows),
-                    work,
-                    connections=1,
-                )
-            )
+    infer = f"{base}/v2/models/agi-credit/infer"
+    lines = [
+        partial(
+            wrk,
+            f"ours v2 single row ({engine})",
+            infer,
+            *v2_json_single(),
+            work,
+            connections=SINGLE_CONNECTIONS,
+        ),
+        partial(
+            wrk,
+            f"ours v1 single row ({engine})",
+            f"{base}/v1/models/agi-credit:predict",
+            *v1_single(),
+            work,
+            connections=SINGLE_CONNECTIONS,
+        ),
+    ]
+    for rows in (10_000, 100_000):
+        name = f"ours v2 binary {rows:,} rows ({engine})"
+        lines.append(partial(wrk, name, infer, *v2_binary(rows), work, connections=1))
+    if scoring == "auto":
+        name = f"ours v2 binary {1_000_000:,} rows ({engine})"
+        lines.append(partial(timed, name, infer, *v2_binary(1_000_000), MILLION_ROUNDS))
+    return lines
+
+
+def ours(work: Path, store: Path, scoring: str) -> tuple[list[Result], float, float]:
+    with predictor(work, store, scoring) as (base, proc, cold):
+        results = [measure() for measure in measures(work, base, scoring)]
         rss = peak_rss_mb(proc.pid)
         if scoring == "auto":
-            results.append(through_sidecar(work, base))
+            with sidecar(work, base) as (url, token):
+                results.append(through_sidecar(work, url, token))
     return results, cold, rss
 
 
-def through_sidecar(work: Path, predictor: str) -> Result:
-    """The origin's /predict, with a valid token, through the auth sidecar."""
+def before_after(work: Path, store: Path, src: Path, rounds: int) -> list[tuple[Result, Result]]:
+    """Each compiled line against `src`'s predictor and sidecar (before) and ours (after),
+    both running, alternating `rounds` times line by line; the best round of each."""
+    with (
+        predictor(work, store, "auto", src) as (old, _, _),
+        predictor(work, store, "auto") as (new, _, _),
+        sidecar(work, old, src) as old_sidecar,
+        sidecar(work, new) as new_sidecar,
+    ):
+        olds = [*measures(work, old, "auto"), partial(through_sidecar, work, *old_sidecar)]
+        news = [*measures(work, new, "auto"), partial(through_sidecar, work, *new_sidecar)]
+        pairs = []
+        for before, after in zip(olds, news, strict=True):
+            runs: tuple[list[Result], list[Result]] = ([], [])
+            for _ in range(rounds):
+                runs[0].append(before())
+                runs[1].append(after())
+            pairs.append((max(runs[0], key=lambda r: r.rps), max(runs[1], key=lambda r: r.rps)))
+    return pairs
+
+
+@contextmanager
+def sidecar(work: Path, upstream: str, src: Path | None = None) -> Iterator[tuple[str, str]]:
+    """The auth sidecar (dev, the origin's user) in front of `upstream`: URL and token."""
     port = free_port()
     base = f"http://127.0.0.1:{port}"
-    cmd = [sys.executable, "-m", "agi_credit", "auth", "--port", str(port), "--upstream", predictor]
-    cmd += ["--grpc-port", "0"]
+    cmd = [sys.executable, "-m", "agi_credit", "auth", "--port", str(port), "--upstream", upstream]
+    cmd += ["--grpc-port", "0"] + ([] if src else ["--metrics-port", "0"])
     env = {"ENV": "dev", "JWT_SECRET": secrets.token_hex(32), "USERS_FILE": ""}
-    with process(cmd, f"{base}/ready", work / "sidecar.log", env):
+    env |= {"PYTHONPATH": str(src)} if src else {}
+    log = work / f"sidecar{'-baseline' if src else ''}.log"
+    with process(cmd, f"{base}/ready", log, env):
         token = httpx.post(
             f"{base}/login", json={"username": "admin", "password": "123456"}
         ).json()["token"]
-        body = json.dumps(
-            {
-                "AMT_INCOME_TOTAL": 135000.0,
-                "AMT_CREDIT": 513531.0,
-                "DAYS_BIRTH": -15000.0,
-                "AMT_GOODS_PRICE": 450000.0,
-            }
-        ).encode()
-        return wrk(
-            "ours /predict through the auth sidecar",
-            f"{base}/predict",
-            body,
-            {"Content-Type": "application/json", "Authorization": f"Bearer {token}"},
-            work,
-            connections=SINGLE_CONNECTIONS,
-        )
+        yield base, token
+
+
+def through_sidecar(work: Path, base: str, token: str) -> Result:
+    """The origin's /predict, with a valid token, through the auth sidecar."""
+    body = json.dumps(
+        {
+            "AMT_INCOME_TOTAL": 135000.0,
+            "AMT_CREDIT": 513531.0,
+            "DAYS_BIRTH": -15000.0,
+            "AMT_GOODS_PRICE": 450000.0,
+        }
+    ).encode()
+    return wrk(
+        "ours /predict through the auth sidecar",
+        f"{base}/predict",
+        body,
+        {"Content-Type": "application/json", "Authorization": f"Bearer {token}"},
+        work,
+        connections=SINGLE_CONNECTIONS,
+    )
 
 
 def stock(work: Path, data: Path) -> list[Result]:
@@ -324,6 +379,12 @@ def floor(work: Path) -> Result:
 
 
 def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--baseline-src", type=Path, help="a source tree: its predictor too")
+    parser.add_argument("--rounds", type=int, default=2, help="before/after rounds per line")
+    args = parser.parse_args()
+    if args.baseline_src and not (args.baseline_src / "agi_credit").is_dir():
+        args.baseline_src = args.baseline_src / "src"
     if shutil.which("wrk") is None:
         sys.exit("wrk is not installed: apt-get install wrk")
     agi = [sys.executable, "-m", "agi_credit"]
@@ -336,6 +397,9 @@ def main() -> int:
             check=True,
             env={**os.environ, "MIN_AUC": "0.5"},
             capture_output=True,
+        )
+        pairs = (
+            before_after(work, store, args.baseline_src, args.rounds) if args.baseline_src else []
         )
         compiled, cold, rss = ours(work, store, "auto")
         in_r, cold_r, rss_r = ours(work, store, "r")
@@ -358,6 +422,15 @@ def main() -> int:
         else:
             ratios = ""
         print(f"{r.name:50}{r.rps:10.1f}{r.p50_ms:10.2f}{r.p99_ms:10.2f}{ratios}")
+    if pairs:
+        print(
+            f"\nbefore: {args.baseline_src}, after: this tree; both running, alternating "
+            f"line by line, the best of {args.rounds} rounds each"
+        )
+        print(f"{'':50}{'before':>10}{'after':>10}{'after÷before':>14}   req/s; p50 ms")
+        for old, new in pairs:
+            print(f"{new.name:50}{old.rps:10.1f}{new.rps:10.1f}{new.rps / old.rps:14.2f}")
+            print(f"{'':50}{old.p50_ms:10.2f}{new.p50_ms:10.2f}{new.p50_ms / old.p50_ms:14.2f}")
     print(f"\ncold start to ready: {cold:.2f} s (compiled), {cold_r:.2f} s (R engine)")
     print(f"peak RSS: {rss:.0f} MB (compiled), {rss_r:.0f} MB (R engine)")
     v2_single = compiled[0]
@@ -371,10 +444,10 @@ def main() -> int:
     }
     missed = 0
     print()
-    sidecar = compiled[-1]
+    through = compiled[-1]  # through_sidecar comes last
     for label, ok in (
-        (f"req/s >= 700: {sidecar.rps:.0f}", sidecar.rps >= 700),
-        (f"p99 <= 20 ms: {sidecar.p99_ms:.2f}", sidecar.p99_ms <= 20),
+        (f"req/s >= 700: {through.rps:.0f}", through.rps >= 700),
+        (f"p99 <= 20 ms: {through.p99_ms:.2f}", through.p99_ms <= 20),
     ):
         missed += not ok
         print(f"target /predict through the sidecar {label} {'PASS' if ok else 'MISS'}")

@@ -11,7 +11,6 @@ import numpy as np
 import pytest
 import tritonclient.http as triton
 from hypothesis import given
-from hypothesis import strategies as st
 from kserve import (
     InferenceGRPCClient,
     InferenceRESTClient,
@@ -24,7 +23,7 @@ from agi_credit.store import ModelStore
 from tests.bodies import FEATURES, v1_body, v1_lists, v2_columns
 from tests.conftest import r_predictions
 from tests.hostile import fuzzed
-from tests.predictor.test_scorers import bits, filler, row_values
+from tests.predictor.test_scorers import bits, filler, placed_rows
 from tests.servers import Server
 
 ROWS = {
@@ -226,19 +225,12 @@ def grpc_probs(server: Server, batch: np.ndarray) -> np.ndarray:
 def test_a_row_gets_the_same_bits_in_a_v2_binary_batch_as_alone_in_v1_json(
     server: Server,
 ) -> None:
-    @given(
-        row=row_values,
-        size=st.one_of(st.integers(1, 40), st.integers(1, 20_000)),
-        where=st.floats(0, 1, exclude_max=True),
-        seed=st.integers(0, 2**32 - 1),
-    )
-    def check(row: list[float], size: int, where: float, seed: int) -> None:
-        batch = filler(size, seed)
-        position = int(where * size)
-        batch[position] = row
+    @given(placed_rows(max_rows=20_000))
+    def check(placed: tuple[np.ndarray, int]) -> None:
+        batch, i = placed
         together = triton_probs(server, batch, binary=True)
-        alone = v1_probs(server, np.array([row]))
-        assert bits(together[position : position + 1]) == bits(alone)
+        alone = v1_probs(server, batch[i : i + 1])
+        assert bits(together[i : i + 1]) == bits(alone)
 
     fuzzed(60)(check)()
 
