@@ -7,8 +7,9 @@ settings. Prints requests/s, p50 and p99, our figures as ratios to the other two
 start and memory, and exits 1 when a target of the issue is missed.
 
 `--baseline-src DIR` (a source tree, e.g. `git worktree add /tmp/base <commit>`) also
-serves the same store from DIR's code, before ours, and prints both side by side: the same
-request bodies, the same store, one run.
+runs DIR's predictor and sidecar beside ours and measures each compiled line on both,
+alternating (`--rounds`, the best of each), and prints them side by side: the same request
+bodies, the same store, one run.
 """
 
 from __future__ import annotations
