@@ -198,7 +198,28 @@ def env_of(container: dict[str, Any]) -> dict[str, Any]:
 def predictor_pod(rendered: Rendered) -> dict[str, Any]:
     if rendered.values.get("mode") == "kserve":
         return next(pod_specs(rendered.one("InferenceService")))
-    return next(pod_specs(rendered.one("Deployment")))
+    return next(pods_spec_of_deployment(rendered))
+
+
+def pods_spec_of_deployment(rendered: Rendered) -> Iterator[dict[str, Any]]:
+    return pod_specs(rendered.one("Deployment"))
+
+
+# The predictor pod's containers by role: their names depend on the mode (KServe's layout).
+PREDICTOR_NAMES = {"deployment": "predictor", "kserve": "kserve-container"}
+SIDECAR_NAMES = {"deployment": "auth", "kserve": "transformer-container"}
+
+
+def sidecar_of(pod: dict[str, Any]) -> dict[str, Any]:
+    """The JWT sidecar of a predictor pod (`auth`, or `transformer-container` with KServe)."""
+    (found,) = [c for c in pod["containers"] if c["name"] in SIDECAR_NAMES.values()]
+    return found
+
+
+def predictor_of(pod: dict[str, Any]) -> dict[str, Any]:
+    """The predictor container (`predictor`, or `kserve-container` with KServe)."""
+    (found,) = [c for c in pod["containers"] if c["name"] in PREDICTOR_NAMES.values()]
+    return found
 
 
 # --- validation ---------------------------------------------------------------------------

@@ -19,8 +19,10 @@ from tests.chart.chart import (
     assert_writes_only_to_an_emptydir_tmp_and_its_volumes,
     env_of,
     pods_of,
+    predictor_of,
     predictor_pod,
     rendered_case,
+    sidecar_of,
 )
 
 
@@ -69,11 +71,15 @@ def sidecar_ports(rendered: Rendered) -> list[dict[str, object]]:
     return ports
 
 
-def test_the_sidecar_is_the_first_container_and_its_port_the_first(rendered: Rendered) -> None:
+def test_the_predictor_comes_first_and_the_sidecar_holds_the_ports(rendered: Rendered) -> None:
     containers = predictor_pod(rendered)["containers"]
-    auth = containers[0]
-    assert auth["name"] == "auth" and auth["args"] == ["auth"]
-    # KServe's Service exposes the ports of containers[0], REST first: the sidecar's own.
+    kserve = rendered.values.get("mode") == "kserve"
+    # KServe writes its predictor container over containers[0] and builds its Service from
+    # `transformer-container`, first port as port 80: the sidecar's REST port.
+    assert containers[0] is predictor_of(predictor_pod(rendered))
+    auth = containers[1]
+    assert auth["name"] == ("transformer-container" if kserve else "auth")
+    assert auth["args"] == ["auth"]
     assert auth["ports"] == sidecar_ports(rendered)
     assert env_of(auth)["AUTH_HOST"] == "0.0.0.0"
     assert env_of(auth)["PREDICTOR_URL"] == "http://127.0.0.1:8080"
@@ -83,7 +89,7 @@ def test_the_predictor_listens_on_loopback_and_declares_no_port(rendered: Render
     containers = predictor_pod(rendered)["containers"]
     predictor = next(c for c in containers if c["args"] == ["serve"])
     expected = "kserve-container" if rendered.values.get("mode") == "kserve" else "predictor"
-    assert predictor["name"] == expected
+    assert predictor["name"] == expected and predictor is containers[0]
     assert env_of(predictor)["PREDICTOR_HOST"] == "127.0.0.1"
     assert "ports" not in predictor
 
@@ -101,13 +107,14 @@ def test_services_expose_only_the_sidecar_ports(rendered: Rendered) -> None:
             # the relay's own Service: GET /metrics only, never the API
             assert [name for name, _ in targets] == ["metrics"]
         else:
-            assert targets == [("auth", p["containerPort"]) for p in sidecar_ports(rendered)]
+            sidecar = sidecar_of(pod)["name"]
+            assert targets == [(sidecar, p["containerPort"]) for p in sidecar_ports(rendered)]
 
 
 def test_the_metrics_relay_is_the_only_other_port(rendered: Rendered) -> None:
     pod = predictor_pod(rendered)
     exposed = {c["name"]: [p["name"] for p in c.get("ports", [])] for c in pod["containers"]}
-    expected = {"auth": [str(p["name"]) for p in sidecar_ports(rendered)]}
+    expected = {sidecar_of(pod)["name"]: [str(p["name"]) for p in sidecar_ports(rendered)]}
     if rendered.values.get("metrics", {}).get("enabled"):
         expected["metrics"] = ["metrics"]
     assert {name: ports for name, ports in exposed.items() if ports} == expected
@@ -180,14 +187,14 @@ def test_no_default_credentials_unless_env_is_dev(rendered_prod: Rendered) -> No
 def test_dev_runs_the_sidecar_without_secrets_and_says_so() -> None:
     dev = rendered_case("dev")
     assert not dev.kinds("Secret")
-    auth = predictor_pod(dev)["containers"][0]
+    auth = sidecar_of(predictor_pod(dev))
     assert env_of(auth)["ENV"] == "dev"
     assert "JWT_SECRET" not in env_of(auth) and "USERS_FILE" not in env_of(auth)
     assert "WARNING: env=dev" in dev.notes
 
 
 def test_the_signing_key_and_users_come_from_the_secret(rendered_prod: Rendered) -> None:
-    auth = predictor_pod(rendered_prod)["containers"][0]
+    auth = sidecar_of(predictor_pod(rendered_prod))
     env = env_of(auth)
     assert env["USERS_FILE"] == "/etc/agi-credit/users.yaml"
     if env["JWT_ALGORITHM"] == "HS256":

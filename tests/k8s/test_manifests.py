@@ -129,7 +129,7 @@ def test_every_pod_is_locked_down(built: tuple[str, list[dict[str, Any]]]) -> No
 def test_the_sidecar_is_the_only_door(built: tuple[str, list[dict[str, Any]]]) -> None:
     _, objects = built
     containers = containers_by_name(objects, "Deployment")
-    assert list(containers) == ["auth", "predictor"]
+    assert list(containers) == ["predictor", "auth"]  # KServe's order, in both modes
     assert containers["auth"]["ports"] == [
         {"name": "http", "containerPort": 8000, "protocol": "TCP"},
         {"name": "grpc", "containerPort": 8001, "protocol": "TCP"},

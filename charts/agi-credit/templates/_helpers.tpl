@@ -127,30 +127,48 @@ job creates the directory itself, and the predictor waits for its metadata.json.
 {{- end -}}
 
 {{/* The Secret holding the sidecar's signing material and users: existingSecret, or the
-chart's `<fullname>-auth` (empty when there is nothing to hold: env=dev without any). */}}
+chart's `<fullname>-auth` (none in env=dev without any value to hold). In env=prod the chart
+fills what is not given: a JWT secret or key pair, and an `admin` password when no users are
+given, kept across upgrades (`lookup`), as Grafana and the bitnami charts do. */}}
 {{- define "agi-credit.secretName" -}}
-{{- if .Values.auth.existingSecret -}}
-{{- .Values.auth.existingSecret -}}
-{{- else if or .Values.auth.jwt.secret .Values.auth.jwt.privateKey .Values.auth.users -}}
+{{- $auth := .Values.auth -}}
+{{- if $auth.existingSecret -}}
+{{- $auth.existingSecret -}}
+{{- else if or (eq .Values.env "prod") $auth.jwt.secret $auth.jwt.privateKey $auth.users -}}
 {{- printf "%s-auth" (include "agi-credit.fullname" .) -}}
 {{- end -}}
 {{- end -}}
 
 {{/* Which keys the Secret holds, as "true"/"" strings. */}}
 {{- define "agi-credit.secretHasJwtSecret" -}}
-{{- if eq .Values.auth.jwt.algorithm "HS256" -}}
-{{- if or .Values.auth.existingSecret .Values.auth.jwt.secret }}true{{ end -}}
+{{- $auth := .Values.auth -}}
+{{- if eq $auth.jwt.algorithm "HS256" -}}
+{{- if or $auth.existingSecret $auth.jwt.secret (eq .Values.env "prod") }}true{{ end -}}
 {{- end -}}
 {{- end -}}
 
 {{- define "agi-credit.secretHasPrivateKey" -}}
-{{- if ne .Values.auth.jwt.algorithm "HS256" -}}
-{{- if or .Values.auth.existingSecret .Values.auth.jwt.privateKey }}true{{ end -}}
+{{- $auth := .Values.auth -}}
+{{- if ne $auth.jwt.algorithm "HS256" -}}
+{{- if or $auth.existingSecret $auth.jwt.privateKey (eq .Values.env "prod") }}true{{ end -}}
 {{- end -}}
 {{- end -}}
 
 {{- define "agi-credit.secretHasUsers" -}}
 {{- if or .Values.auth.existingSecret .Values.auth.users }}true{{ end -}}
+{{- end -}}
+
+{{/* The chart generates the `admin` password (key admin-password), which the sidecar
+hashes at start (BOOTSTRAP_ADMIN_PASSWORD): env=prod without users nor existingSecret. */}}
+{{- define "agi-credit.secretHasAdminPassword" -}}
+{{- if and (eq .Values.env "prod") (not (include "agi-credit.secretHasUsers" .)) }}true{{ end -}}
+{{- end -}}
+
+{{/* What rolls the pods when the auth settings change: the values, not the rendered Secret,
+whose generated parts are random until `lookup` finds them (and `helm template` has none). */}}
+{{- define "agi-credit.authChecksum" -}}
+{{- $auth := .Values.auth -}}
+{{- list .Values.env $auth.existingSecret $auth.existingSecretKeys $auth.jwt $auth.users | toJson | sha256sum -}}
 {{- end -}}
 
 {{/* The predictor Service's name and port, as clients (Ingress, HTTPRoute, helm test) see
@@ -170,6 +188,25 @@ it: the chart's Service, or the one KServe creates (`<isvc>-predictor`, port 80)
 {{/* True when the store can attach to one node only. */}}
 {{- define "agi-credit.storeIsRWO" -}}
 {{- if not (has "ReadWriteMany" .Values.persistence.accessModes) }}true{{ end -}}
+{{- end -}}
+
+{{/* The predictor's rollout: updateStrategy, or Recreate with a single-node store. */}}
+{{- define "agi-credit.updateStrategy" -}}
+{{- if .Values.updateStrategy -}}
+{{- toYaml .Values.updateStrategy -}}
+{{- else if include "agi-credit.storeIsRWO" . -}}
+type: Recreate
+{{- else -}}
+type: RollingUpdate
+rollingUpdate:
+  maxSurge: 1
+  maxUnavailable: 0
+{{- end -}}
+{{- end -}}
+
+{{/* The fewest predictor replicas there can be. */}}
+{{- define "agi-credit.minReplicas" -}}
+{{- ternary .Values.autoscaling.minReplicas .Values.replicaCount .Values.autoscaling.enabled | int -}}
 {{- end -}}
 
 {{/* The pod-level securityContext of every pod. */}}
@@ -238,25 +275,16 @@ exec:
 {{/* The checks values.schema.json cannot express; each failure says what to set. */}}
 {{- define "agi-credit.validate" -}}
 {{- $auth := .Values.auth -}}
-{{- if eq .Values.env "prod" -}}
-{{- if not $auth.existingSecret -}}
-{{- if eq $auth.jwt.algorithm "HS256" -}}
-{{- if not $auth.jwt.secret -}}
-{{- fail "agi-credit: env=prod (the default) has no default secret. Set auth.existingSecret to a Secret with keys JWT_SECRET and users.yaml, or set auth.jwt.secret (32+ bytes: openssl rand -hex 32) and auth.users (NAME: argon2id hash). For a throwaway install only: --set env=dev." -}}
-{{- end -}}
+{{- if and (eq .Values.env "prod") $auth.jwt.secret -}}
 {{- if lt (len $auth.jwt.secret) 32 -}}
-{{- fail "agi-credit: auth.jwt.secret must be at least 32 bytes with env=prod (openssl rand -hex 32)." -}}
+{{- fail "agi-credit: auth.jwt.secret must be at least 32 bytes with env=prod (openssl rand -hex 32), or leave it empty and the chart generates one." -}}
 {{- end -}}
 {{- if has (lower $auth.jwt.secret) (list "agisecretkey" "secret" "changeme" "change-me" "jwt-secret" "your-secret-key" "supersecret") -}}
-{{- fail "agi-credit: auth.jwt.secret is a well-known example; generate one: openssl rand -hex 32." -}}
-{{- end -}}
-{{- else if not $auth.jwt.privateKey -}}
-{{- fail (printf "agi-credit: auth.jwt.algorithm=%s with env=prod needs auth.jwt.privateKey (a PEM key) or auth.existingSecret." $auth.jwt.algorithm) -}}
-{{- end -}}
-{{- if not $auth.users -}}
-{{- fail "agi-credit: env=prod needs users: set auth.users (NAME: argon2id hash, see `agi-credit users add`) or auth.existingSecret with a users.yaml key." -}}
+{{- fail "agi-credit: auth.jwt.secret is a well-known example; generate one (openssl rand -hex 32), or leave it empty and the chart generates one." -}}
 {{- end -}}
 {{- end -}}
+{{- if and (eq .Values.mode "kserve") (not (dig "limits" "cpu" "" .Values.predictor.resources)) -}}
+{{- fail "agi-credit: mode=kserve needs predictor.resources.limits.cpu: KServe gives containers[0] its own default (1 CPU) otherwise." -}}
 {{- end -}}
 {{- if and $auth.jwt.secret $auth.jwt.privateKey -}}
 {{- fail "agi-credit: set auth.jwt.secret (HS256) or auth.jwt.privateKey (RS256/ES256), not both." -}}
@@ -286,15 +314,29 @@ exec:
 {{- if and (eq .Values.mode "kserve") (ne .Values.service.type "ClusterIP") -}}
 {{- fail "agi-credit: service.type applies to mode=deployment only; KServe creates a ClusterIP Service (expose it with ingress or httpRoute)." -}}
 {{- end -}}
+{{- $pdb := .Values.pdb -}}
+{{- if and $pdb.enabled (kindIs "invalid" $pdb.maxUnavailable) (kindIs "invalid" $pdb.minAvailable) -}}
+{{- fail "agi-credit: pdb.enabled needs pdb.maxUnavailable or pdb.minAvailable." -}}
+{{- end -}}
+{{- if and $pdb.enabled (kindIs "invalid" $pdb.maxUnavailable) (not (kindIs "string" $pdb.minAvailable)) -}}
+{{- if ge (int $pdb.minAvailable) (int (include "agi-credit.minReplicas" .)) -}}
+{{- fail (printf "agi-credit: pdb.minAvailable=%v with as few as %s predictor replicas would block every node drain: use pdb.maxUnavailable (1, the default)." $pdb.minAvailable (include "agi-credit.minReplicas" .)) -}}
+{{- end -}}
+{{- end -}}
+{{- if and (has "ReadWriteOncePod" .Values.persistence.accessModes) .Values.training.enabled -}}
+{{- fail "agi-credit: persistence.accessModes ReadWriteOncePod lets one pod mount the store, but the training pods and the predictor both do: use ReadWriteOnce (one node) or ReadWriteMany, or training.enabled=false with a store filled elsewhere." -}}
+{{- end -}}
 {{- if and .Values.tests.credentials.password .Values.tests.credentials.existingSecret -}}
 {{- fail "agi-credit: set tests.credentials.password or tests.credentials.existingSecret, not both." -}}
 {{- end -}}
 {{- end -}}
 
-{{/* How the helm test logs in: "given" (credentials set), "dev" (admin/123456), or "" (public checks only). */}}
+{{/* How the helm test logs in: "given" (credentials set), "generated" (the chart's admin,
+its password from the release's Secret), "dev" (admin/123456), or "" (public checks only). */}}
 {{- define "agi-credit.testLogin" -}}
 {{- $c := .Values.tests.credentials -}}
 {{- if and $c.username (or $c.password $c.existingSecret) -}}given
+{{- else if include "agi-credit.secretHasAdminPassword" . -}}generated
 {{- else if and (eq .Values.env "dev") (not (include "agi-credit.secretHasUsers" .)) -}}dev
 {{- end -}}
 {{- end -}}
@@ -302,9 +344,9 @@ exec:
 {{/* The egress rule to the cluster DNS. */}}
 {{- define "agi-credit.networkPolicy.dnsEgress" -}}
 - ports:
-    - port: 53
+    - port: {{ .Values.networkPolicy.dnsPort }}
       protocol: UDP
-    - port: 53
+    - port: {{ .Values.networkPolicy.dnsPort }}
       protocol: TCP
   {{- with .Values.networkPolicy.dns }}
   to:

@@ -1,8 +1,12 @@
 {{/*
 The predictor pod, shared by the Deployment (mode=deployment) and the InferenceService
-(mode=kserve). Its containers, in this order:
-  1. auth       the JWT sidecar: the only port (KServe's Service targets containers[0].ports[0])
-  2. predictor  `agi-credit serve` on 127.0.0.1 (named kserve-container in kserve mode)
+(mode=kserve). Its containers, in this order, which is KServe's collocation layout:
+  1. predictor  `agi-credit serve` on 127.0.0.1. In kserve mode it is `kserve-container`:
+                KServe's controller writes the predictor container over containers[0]
+                (pkg/controller/v1beta1/inferenceservice/components/predictor.go, v0.20.0).
+  2. auth       the JWT sidecar, with the pod's only Service ports (HTTP, then gRPC). In
+                kserve mode it is `transformer-container`: KServe's raw-mode Service targets
+                that container when there is one (createDefaultSvc), its first port as port 80.
   3. metrics    optional relay of the predictor's and the sidecar's /metrics, both on
                 loopback (metrics.enabled)
 */}}
@@ -17,7 +21,7 @@ The predictor pod, shared by the Deployment (mode=deployment) and the InferenceS
 {{/* Annotations that roll the pods when their configuration or secret changes. */}}
 {{- define "agi-credit.predictor.podAnnotations" -}}
 checksum/config: {{ include (print $.Template.BasePath "/configmap.yaml") . | sha256sum }}
-checksum/secret: {{ include (print $.Template.BasePath "/secret.yaml") . | sha256sum }}
+checksum/auth: {{ include "agi-credit.authChecksum" . }}
 {{- with .Values.podAnnotations }}
 {{ toYaml . }}
 {{- end }}
@@ -26,7 +30,72 @@ checksum/secret: {{ include (print $.Template.BasePath "/secret.yaml") . | sha25
 {{- define "agi-credit.predictor.containers" -}}
 {{- $kserve := eq .Values.mode "kserve" -}}
 {{- $secretName := include "agi-credit.secretName" . -}}
-- name: auth
+- name: {{ ternary "kserve-container" "predictor" $kserve }}
+  image: {{ include "agi-credit.image" (list . .Values.image.predictor) }}
+  imagePullPolicy: {{ .Values.image.pullPolicy }}
+  args: ["serve"]
+  env:
+    - name: ENV
+      value: {{ .Values.env | quote }}
+    - name: LOG_LEVEL
+      value: {{ .Values.logLevel | quote }}
+    - name: MODEL_NAME
+      value: {{ .Values.modelName | quote }}
+    - name: PREDICTOR_HOST
+      value: "127.0.0.1"
+    - name: HTTP_PORT
+      value: {{ .Values.predictor.httpPort | quote }}
+    - name: GRPC_PORT
+      value: {{ .Values.predictor.grpcPort | quote }}
+    {{- if $kserve }}
+    # KServe mounts pvc://<claim>/<subPath> read-only at /mnt/models. MODEL_STORE points
+    # there too: the predictor picks its store once at start, before the first model lands.
+    - name: STORAGE_URI
+      value: {{ include "agi-credit.storageUri" . | quote }}
+    - name: KSERVE_STORAGE_PATH
+      value: /mnt/models
+    - name: MODEL_STORE
+      value: /mnt/models
+    {{- else }}
+    - name: MODEL_STORE
+      value: {{ include "agi-credit.storePath" . | quote }}
+    {{- end }}
+    - name: RELOAD_INTERVAL
+      value: {{ .Values.predictor.reloadInterval | quote }}
+    - name: SCORING
+      value: {{ .Values.predictor.scoring | quote }}
+    - name: MAX_BATCH_ROWS
+      value: {{ .Values.predictor.maxBatchRows | int64 | quote }}
+    - name: MAX_REQUEST_BYTES  # the sidecar's limit: a body it lets through, this takes
+      value: {{ .Values.auth.maxRequestBytes | int64 | quote }}
+    - name: PARITY_ROWS
+      value: {{ .Values.predictor.parityRows | int64 | quote }}
+    - name: PARITY_TOLERANCE
+      value: {{ .Values.predictor.parityTolerance | quote }}
+    {{- with .Values.predictor.extraEnv }}
+    {{- toYaml . | nindent 4 }}
+    {{- end }}
+  {{- include "agi-credit.containerSecurityContext" . | nindent 2 }}
+  resources:
+    {{- toYaml .Values.predictor.resources | nindent 4 }}
+  startupProbe:
+    {{- include "agi-credit.predictorProbeExec" (list . "/v2/health/live") | nindent 4 }}
+    {{- include "agi-credit.probeTimings" .Values.predictor.startupProbe | nindent 4 }}
+  livenessProbe:
+    {{- include "agi-credit.predictorProbeExec" (list . "/v2/health/live") | nindent 4 }}
+    {{- include "agi-credit.probeTimings" .Values.predictor.livenessProbe | nindent 4 }}
+  readinessProbe:
+    {{- include "agi-credit.predictorProbeExec" (list . "/v2/health/ready") | nindent 4 }}
+    {{- include "agi-credit.probeTimings" .Values.predictor.readinessProbe | nindent 4 }}
+  volumeMounts:
+    - name: tmp-predictor
+      mountPath: /tmp
+    {{- if not $kserve }}
+    - name: store
+      mountPath: /mnt/store
+      readOnly: true
+    {{- end }}
+- name: {{ ternary "transformer-container" "auth" $kserve }}
   image: {{ include "agi-credit.image" (list . .Values.image.auth) }}
   imagePullPolicy: {{ .Values.image.pullPolicy }}
   args: ["auth"]
@@ -99,6 +168,13 @@ checksum/secret: {{ include (print $.Template.BasePath "/secret.yaml") . | sha25
     - name: USERS_FILE
       value: /etc/agi-credit/users.yaml
     {{- end }}
+    {{- if include "agi-credit.secretHasAdminPassword" . }}
+    - name: BOOTSTRAP_ADMIN_PASSWORD  # the generated admin's; hashed at start, never stored
+      valueFrom:
+        secretKeyRef:
+          name: {{ $secretName }}
+          key: admin-password
+    {{- end }}
     {{- with .Values.auth.extraEnv }}
     {{- toYaml . | nindent 4 }}
     {{- end }}
@@ -126,71 +202,6 @@ checksum/secret: {{ include (print $.Template.BasePath "/secret.yaml") . | sha25
     {{- if or (include "agi-credit.secretHasUsers" .) (include "agi-credit.secretHasPrivateKey" .) }}
     - name: auth-secret
       mountPath: /etc/agi-credit
-      readOnly: true
-    {{- end }}
-- name: {{ ternary "kserve-container" "predictor" $kserve }}
-  image: {{ include "agi-credit.image" (list . .Values.image.predictor) }}
-  imagePullPolicy: {{ .Values.image.pullPolicy }}
-  args: ["serve"]
-  env:
-    - name: ENV
-      value: {{ .Values.env | quote }}
-    - name: LOG_LEVEL
-      value: {{ .Values.logLevel | quote }}
-    - name: MODEL_NAME
-      value: {{ .Values.modelName | quote }}
-    - name: PREDICTOR_HOST
-      value: "127.0.0.1"
-    - name: HTTP_PORT
-      value: {{ .Values.predictor.httpPort | quote }}
-    - name: GRPC_PORT
-      value: {{ .Values.predictor.grpcPort | quote }}
-    {{- if $kserve }}
-    # KServe mounts pvc://<claim>/<subPath> read-only at /mnt/models. MODEL_STORE points
-    # there too: the predictor picks its store once at start, before the first model lands.
-    - name: STORAGE_URI
-      value: {{ include "agi-credit.storageUri" . | quote }}
-    - name: KSERVE_STORAGE_PATH
-      value: /mnt/models
-    - name: MODEL_STORE
-      value: /mnt/models
-    {{- else }}
-    - name: MODEL_STORE
-      value: {{ include "agi-credit.storePath" . | quote }}
-    {{- end }}
-    - name: RELOAD_INTERVAL
-      value: {{ .Values.predictor.reloadInterval | quote }}
-    - name: SCORING
-      value: {{ .Values.predictor.scoring | quote }}
-    - name: MAX_BATCH_ROWS
-      value: {{ .Values.predictor.maxBatchRows | int64 | quote }}
-    - name: MAX_REQUEST_BYTES  # the sidecar's limit: a body it lets through, this takes
-      value: {{ .Values.auth.maxRequestBytes | int64 | quote }}
-    - name: PARITY_ROWS
-      value: {{ .Values.predictor.parityRows | int64 | quote }}
-    - name: PARITY_TOLERANCE
-      value: {{ .Values.predictor.parityTolerance | quote }}
-    {{- with .Values.predictor.extraEnv }}
-    {{- toYaml . | nindent 4 }}
-    {{- end }}
-  {{- include "agi-credit.containerSecurityContext" . | nindent 2 }}
-  resources:
-    {{- toYaml .Values.predictor.resources | nindent 4 }}
-  startupProbe:
-    {{- include "agi-credit.predictorProbeExec" (list . "/v2/health/live") | nindent 4 }}
-    {{- include "agi-credit.probeTimings" .Values.predictor.startupProbe | nindent 4 }}
-  livenessProbe:
-    {{- include "agi-credit.predictorProbeExec" (list . "/v2/health/live") | nindent 4 }}
-    {{- include "agi-credit.probeTimings" .Values.predictor.livenessProbe | nindent 4 }}
-  readinessProbe:
-    {{- include "agi-credit.predictorProbeExec" (list . "/v2/health/ready") | nindent 4 }}
-    {{- include "agi-credit.probeTimings" .Values.predictor.readinessProbe | nindent 4 }}
-  volumeMounts:
-    - name: tmp-predictor
-      mountPath: /tmp
-    {{- if not $kserve }}
-    - name: store
-      mountPath: /mnt/store
       readOnly: true
     {{- end }}
 {{- if .Values.metrics.enabled }}

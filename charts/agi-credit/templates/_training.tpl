@@ -168,3 +168,10 @@ activeDeadlineSeconds: {{ $t.activeDeadlineSeconds | int64 }}
 ttlSecondsAfterFinished: {{ $t.ttlSecondsAfterFinished | int64 }}
 {{- end }}
 {{- end -}}
+
+
+{{/* The first training Job's name: `<shortname>-train-<hash of its spec>`. */}}
+{{- define "agi-credit.training.jobName" -}}
+{{- $spec := print (include "agi-credit.training.jobSettings" .) (include "agi-credit.training.podTemplate" (list . "job")) -}}
+{{- printf "%s-train-%s" (include "agi-credit.shortname" .) ($spec | sha256sum | trunc 10) -}}
+{{- end -}}
