@@ -76,7 +76,7 @@ def referenced_config_maps(objects: list[dict[str, Any]]) -> set[str]:
 def render_base() -> dict[str, str]:
     """File name -> text of k8s/base."""
     values = yaml.safe_load(VALUES.read_text(encoding="utf-8"))
-    rendered = Chart.load(CHART).render(values, name=NAME, namespace="default")
+    rendered = Chart.load(CHART).render(values, name=NAME, namespace="default", is_install=True)
     by_file: dict[str, list[dict[str, Any]]] = {}
     for path, text in sorted(rendered.items()):
         name = Path(path).name

@@ -72,7 +72,12 @@ def render(values: dict[str, Any], *, revision: int = 1) -> dict[str, str]:
     """Template path -> rendered text, as `helm install` would (values checked against
     values.schema.json first). Raises helm.HelmValuesError or helm.HelmRenderError."""
     return chart().render(
-        values, name=RELEASE, namespace=NAMESPACE, revision=revision, is_install=revision == 1
+        values,
+        name=RELEASE,
+        namespace=NAMESPACE,
+        revision=revision,
+        is_install=revision == 1,
+        is_upgrade=revision > 1,
     )
 
 

@@ -8,8 +8,6 @@ import re
 from pathlib import Path
 from typing import Any
 
-import pytest
-
 from tests.chart.chart import (
     CHART,
     Rendered,
@@ -145,20 +143,16 @@ def test_training_is_scheduled_beside_a_predictor_only_with_a_read_write_once_st
 # --- training -----------------------------------------------------------------------------
 
 
-def test_the_training_job_is_named_by_its_spec_and_never_deleted_by_helm() -> None:
-    names = {
-        Rendered.of("default", DEFAULT, revision=r).one("Job")["metadata"]["name"]
-        for r in (1, 2, 17)
-    }
-    (name,) = names  # the same at every revision: an upgrade that changes nothing keeps it
-    assert re.fullmatch(r"credit-agi-credit-train-[0-9a-f]{10}", name)
-    changed = Rendered.of(
-        "rows", merged(DEFAULT, {"training": {"data": {"synthetic": {"rows": 30000}}}})
-    )
-    assert changed.one("Job")["metadata"]["name"] != name
+def test_only_the_install_renders_the_first_training_job_named_by_its_spec() -> None:
     job = rendered_case("default").one("Job")
-    assert annotations(job)["helm.sh/resource-policy"] == "keep"
+    name = job["metadata"]["name"]
+    assert re.fullmatch(r"credit-agi-credit-train-[0-9a-f]{10}", name)
+    assert annotations(job)["helm.sh/resource-policy"] == "keep"  # no upgrade deletes it
     assert f"job/{name}" in rendered_case("default").notes
+    rows = merged(DEFAULT, {"training": {"data": {"synthetic": {"rows": 30000}}}})
+    assert Rendered.of("rows", rows).one("Job")["metadata"]["name"] != name
+    for revision in (2, 17):  # upgrades and rollbacks: no Job (tests/chart/test_upgrades.py)
+        assert not Rendered.of("default", DEFAULT, revision=revision).kinds("Job")
 
 
 def test_no_hook_can_deadlock_the_first_install(rendered: Rendered) -> None:
@@ -422,6 +416,10 @@ def test_helm_test_logs_in_and_predicts_through_the_service(rendered: Rendered) 
         assert set(env["TEST_PASSWORD"]) == {"secretKeyRef"}  # never in the pod spec
     elif rendered.values.get("env") == "dev":
         assert (env["TEST_USERNAME"], env["TEST_PASSWORD"]) == ("admin", "123456")
+    elif not rendered.values.get("auth"):  # prod, no auth values: the generated admin
+        assert env["TEST_USERNAME"] == "admin"
+        ref = env["TEST_PASSWORD"]["secretKeyRef"]
+        assert ref == {"name": "credit-agi-credit-auth", "key": "admin-password"}
     else:  # prod without a test user: the public door only (the log says so)
         assert "TEST_USERNAME" not in env and "TEST_PASSWORD" not in env
     scripts = rendered.one("ConfigMap")["data"]

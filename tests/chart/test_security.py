@@ -181,7 +181,8 @@ def test_no_default_credentials_unless_env_is_dev(rendered_prod: Rendered) -> No
         for container in all_containers(pod):
             env = env_of(container)
             assert env.get("ENV", "prod") == "prod"
-            assert env.get("TEST_USERNAME") != "admin"
+            if env.get("TEST_USERNAME") == "admin":  # the generated admin, from the Secret
+                assert env["TEST_PASSWORD"]["secretKeyRef"]["key"] == "admin-password"
 
 
 def test_dev_runs_the_sidecar_without_secrets_and_says_so() -> None:
@@ -196,10 +197,15 @@ def test_dev_runs_the_sidecar_without_secrets_and_says_so() -> None:
 def test_the_signing_key_and_users_come_from_the_secret(rendered_prod: Rendered) -> None:
     auth = sidecar_of(predictor_pod(rendered_prod))
     env = env_of(auth)
-    assert env["USERS_FILE"] == "/etc/agi-credit/users.yaml"
     if env["JWT_ALGORITHM"] == "HS256":
         assert set(env["JWT_SECRET"]) == {"secretKeyRef"}
     else:
         assert env["JWT_PRIVATE_KEY_PATH"] == "/etc/agi-credit/jwt-private-key.pem"
-    mount = next(m for m in auth["volumeMounts"] if m["mountPath"] == "/etc/agi-credit")
-    assert mount["readOnly"] is True
+    if "USERS_FILE" in env:  # users given: the file decides alone
+        assert env["USERS_FILE"] == "/etc/agi-credit/users.yaml"
+        assert "BOOTSTRAP_ADMIN_PASSWORD" not in env
+        mount = next(m for m in auth["volumeMounts"] if m["mountPath"] == "/etc/agi-credit")
+        assert mount["readOnly"] is True
+    else:  # none given: the admin the chart generated, hashed by the sidecar at start
+        ref = env["BOOTSTRAP_ADMIN_PASSWORD"]["secretKeyRef"]
+        assert ref == {"name": "credit-agi-credit-auth", "key": "admin-password"}
