@@ -5,14 +5,15 @@ can give it, builds the images, validates docker-compose.yml, starts the stack o
 loopback (docker-compose.test.yml), runs tests/e2e through the auth service, checks that
 only auth publishes a port, and takes the stack down, asserting that nothing is left. Then
 runs the Helm chart's training and predictor pods with podman and tests/e2e through them
-(scripts/chart_pods.py). Prints how long each step took.
+(scripts/chart_pods.py), and the same with the pod KServe v0.20.0 would make of the chart's
+InferenceService (emulated: tests/chart/kserve_v0_20.py), through its Service's ports.
+Prints how long each step took.
 """
 
 from __future__ import annotations
 
 import secrets
 import shutil
-import socket
 import subprocess
 import sys
 import tempfile
@@ -20,16 +21,11 @@ from pathlib import Path
 
 import chart_pods
 import yaml
+from chart_pods import free_port
 from steps import print_timings, sh, step
 
 REPO = Path(__file__).resolve().parents[1]
 PROJECT = "agi-credit-e2e"
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def compose_command() -> list[str]:
@@ -126,6 +122,8 @@ def main() -> None:
         sh("scripts/ensure-podman.sh")
     with step("the chart's pods with podman: training pod, predictor pod, e2e"):
         chart_pods.run(tag, free_port(), free_port())
+    with step("the emulated KServe pod with podman: e2e through its Service port"):
+        chart_pods.run_kserve(tag, free_port(), free_port())
     print_timings("test-containers")
 
 
