@@ -178,7 +178,13 @@ class AuthSettings(CommonSettings):
     jwt_leeway_seconds: int = Field(default=10, ge=0, le=300)
 
     users_file: Path | None = None
-    """YAML or JSON with argon2id password hashes (`agi-credit users add`)."""
+    """YAML or JSON with argon2id password hashes (`agi-credit users add`). When it exists,
+    even empty, it alone says who may log in."""
+
+    bootstrap_admin_password: SecretStr | None = None
+    """One `admin` (admin role) while no users file exists: USERS_FILE unset or missing,
+    until it appears. Hashed at start, as `users add` would: a Helm install generates it
+    into a Secret, since a chart cannot hash. At least 16 characters in prod."""
 
     login_attempts_per_client: int = Field(default=20, ge=1)
     """Login attempts one client address may make per window."""

@@ -40,7 +40,8 @@ from tests.servers import (
 
 def start_auth(env: dict[str, str]) -> subprocess.CompletedProcess[str]:
     """`agi-credit auth` with a configuration it must refuse (it exits before serving)."""
-    clean = {k: v for k, v in os.environ.items() if k not in ("JWT_SECRET", "USERS_FILE", "ENV")}
+    mine = ("JWT_SECRET", "USERS_FILE", "BOOTSTRAP_ADMIN_PASSWORD", "ENV")
+    clean = {k: v for k, v in os.environ.items() if k not in mine}
     return subprocess.run(
         [sys.executable, "-m", "agi_credit", "auth", "--port", "1"],
         capture_output=True,
@@ -68,6 +69,7 @@ def test_prod_refuses_weak_secrets(users_file: Path, env: dict[str, str], messag
 def test_prod_refuses_missing_or_plaintext_users(tmp_path: Path) -> None:
     missing = start_auth({"ENV": "prod", "JWT_SECRET": SECRET})
     assert missing.returncode == 1 and "USERS_FILE is not set" in missing.stderr
+    assert "or set BOOTSTRAP_ADMIN_PASSWORD" in missing.stderr  # both ways to users
     plaintext = tmp_path / "users.yaml"
     plaintext.write_text(yaml.safe_dump({"users": {"admin": {"password": "123456"}}}))
     refused = start_auth({"ENV": "prod", "JWT_SECRET": SECRET, "USERS_FILE": str(plaintext)})

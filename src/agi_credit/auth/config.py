@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 import logging
+import os
 import secrets
 from dataclasses import dataclass
+from pathlib import Path
+
+from pydantic import SecretStr
 
 from agi_credit.auth.errors import InsecureConfiguration
 from agi_credit.auth.tokens import (
@@ -14,12 +18,14 @@ from agi_credit.auth.tokens import (
     key_id,
     load_private_key,
 )
-from agi_credit.auth.users import Users
+from agi_credit.auth.users import DEV_PASSWORD, Users
 from agi_credit.settings import AuthSettings
 
 log = logging.getLogger("agi_credit.auth")
 
 MIN_SECRET_BYTES = 32
+MIN_BOOTSTRAP_PASSWORD_LENGTH = 16
+"""In prod: a password that a Helm install generates is far longer; a typed one is not."""
 # Secrets that appear in examples, the origin's .env among them.
 KNOWN_SECRETS = frozenset(
     {
@@ -122,20 +128,91 @@ def _private_key(settings: AuthSettings, *, prod: bool, problems: list[str]) -> 
 
 
 def _users(settings: AuthSettings, *, prod: bool, problems: list[str]) -> Users | None:
-    path, workers = settings.users_file, settings.password_hash_workers
-    if path is None:
-        if prod:
-            problems.append(
-                "USERS_FILE is not set: create one with `agi-credit users add "
-                "NAME --file users.yaml`"
-            )
-            return None
-        log.warning("USERS_FILE is not set: the origin's admin/123456 login works (ENV=dev only)")
-        return Users.dev_default(hash_workers=workers)
+    """A users file that exists decides alone (even empty: an incident's lock-out); without
+    one, BOOTSTRAP_ADMIN_PASSWORD's admin, else (dev) the origin's admin/123456."""
+    path, password = settings.users_file, settings.bootstrap_admin_password
+    if prod and password is not None:
+        # Checked even when a file exists: a start that finds it missing would use it.
+        problems.extend(_bootstrap_problems(password.get_secret_value()))
+    if path is not None and _exists(path):
+        return _users_file(path, settings, prod=prod, problems=problems)
+    if password is not None:
+        return None if problems else _bootstrap(password, path, settings, prod=prod)
+    if path is None and not prod:
+        log.warning(
+            "users: the origin's admin/123456 login works (ENV=dev only): "
+            "no USERS_FILE, no BOOTSTRAP_ADMIN_PASSWORD"
+        )
+        return Users.dev_default(hash_workers=settings.password_hash_workers)
+    if not prod:  # a USERS_FILE named but missing is a mistake in dev too
+        raise InsecureConfiguration(_no_users(path))
+    problems.append(_no_users(path))
+    return None
+
+
+def _exists(path: Path) -> bool:
+    """Whether `path` is there; one that cannot be looked at (EACCES) counts as there, so
+    that the bootstrap admin never stands in for a file that exists."""
     try:
-        return Users.load(path, hash_workers=workers, prod=prod)
+        os.stat(path)
+    except (FileNotFoundError, NotADirectoryError):
+        return False
+    except OSError:
+        return True
+    return True
+
+
+def _users_file(
+    path: Path, settings: AuthSettings, *, prod: bool, problems: list[str]
+) -> Users | None:
+    try:
+        users = Users.load(path, hash_workers=settings.password_hash_workers, prod=prod)
     except InsecureConfiguration as exc:
         if prod:
             problems.append(str(exc))
             return None
         raise
+    ignored = settings.bootstrap_admin_password is not None
+    log.info(
+        f"users: from USERS_FILE={path}"
+        + (" (BOOTSTRAP_ADMIN_PASSWORD is ignored: the file exists)" if ignored else "")
+    )
+    return users
+
+
+def _bootstrap(
+    password: SecretStr, path: Path | None, settings: AuthSettings, *, prod: bool
+) -> Users:
+    """The bootstrap admin; a USERS_FILE named but missing takes over when it appears."""
+    why = "USERS_FILE is not set" if path is None else f"USERS_FILE={path} does not exist yet"
+    log.info(
+        f"users: the bootstrap admin from BOOTSTRAP_ADMIN_PASSWORD (no users file exists: {why})"
+    )
+    return Users.bootstrap(
+        password.get_secret_value(),
+        source=path,
+        hash_workers=settings.password_hash_workers,
+        prod=prod,
+    )
+
+
+def _bootstrap_problems(password: str) -> list[str]:
+    """What makes a bootstrap password unfit for prod; never the password itself."""
+    if password == DEV_PASSWORD:
+        return ["BOOTSTRAP_ADMIN_PASSWORD is the origin's well-known dev password: generate one"]
+    if len(password) < MIN_BOOTSTRAP_PASSWORD_LENGTH:
+        return [
+            f"BOOTSTRAP_ADMIN_PASSWORD is shorter than {MIN_BOOTSTRAP_PASSWORD_LENGTH} "
+            "characters: generate one (e.g. `openssl rand -base64 24`)"
+        ]
+    return []
+
+
+def _no_users(path: Path | None) -> str:
+    """Both ways to give the sidecar users, for a start that has neither."""
+    missing = "USERS_FILE is not set" if path is None else f"USERS_FILE={path} does not exist"
+    return (
+        f"{missing} and BOOTSTRAP_ADMIN_PASSWORD is not set: create a users file with "
+        "`agi-credit users add NAME --file users.yaml` and point USERS_FILE at it, or set "
+        f"BOOTSTRAP_ADMIN_PASSWORD ({MIN_BOOTSTRAP_PASSWORD_LENGTH}+ characters) for one admin"
+    )

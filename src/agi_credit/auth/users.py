@@ -11,6 +11,9 @@ users:
 A file without users (`users: {}`, no `users:`, an empty file) is valid and locks everyone
 out: what an operator writes in an incident. A file that cannot be used keeps the users
 loaded before, minus those it no longer lists or disables (see `Users.refresh`).
+
+Without any file, one `admin` can come from a password (`Users.bootstrap`): what a Helm
+install can generate, since a chart cannot hash. A USERS_FILE that appears replaces it.
 """
 
 from __future__ import annotations
@@ -40,6 +43,7 @@ from agi_credit.auth.errors import InsecureConfiguration, UnusableUsersFile
 USERNAME = re.compile(r"^[A-Za-z0-9._@-]{1,64}$")
 MIN_PASSWORD_LENGTH = 8
 DEV_USER, DEV_PASSWORD = "admin", "123456"  # the origin's, accepted only with ENV=dev
+BOOTSTRAP_USER = "admin"  # the one user of BOOTSTRAP_ADMIN_PASSWORD, with the admin role
 
 _hasher = PasswordHasher()  # argon2id, the library's recommended cost (64 MiB per check)
 
@@ -100,6 +104,7 @@ class Users:
         self._source, self._prod, self._check_seconds = source, prod, check_seconds
         self._signature: tuple[int, int, int, int] | None = None  # of the file as read
         self._file_ok = True
+        self._bootstrap = False  # the bootstrap admin, until a file at `source` is read
         self._checking = threading.Lock()
         self._next_check = time.monotonic() + check_seconds
         # Unknown users are checked against this, so both answers take as long.
@@ -108,7 +113,9 @@ class Users:
 
     @property
     def file_ok(self) -> bool:
-        """False while the last check could not use the file (the users before stay)."""
+        """False while the last check could not use the file (the users before stay). True
+        without a file (the bootstrap admin, the dev default): nothing is broken for the
+        alert to call out, and `enabled` says who can log in."""
         return self._file_ok
 
     @property
@@ -164,6 +171,13 @@ class Users:
             return
         removed = sorted(set(self._entries) - set(entries))
         self._entries, self._file_ok = entries, True
+        if self._bootstrap:
+            self._bootstrap = False
+            log.warning(
+                f"users: USERS_FILE={source} appeared and takes over: the bootstrap admin "
+                "(BOOTSTRAP_ADMIN_PASSWORD) is dropped",
+                extra={"event": "bootstrap_admin_dropped"},
+            )
         message = f"users file reloaded: {len(entries)} users" + (
             f", removed: {', '.join(removed)}" if removed else ""
         )
@@ -213,6 +227,31 @@ class Users:
         users._signature = signature
         if not users.enabled:
             log.warning(f"{path} has no enabled user: {NO_ONE_CAN_LOG_IN}")
+        return users
+
+    @classmethod
+    def bootstrap(
+        cls,
+        password: str,
+        *,
+        source: Path | None = None,
+        hash_workers: int = 2,
+        prod: bool = False,
+        check_seconds: float = RELOAD_CHECK_SECONDS,
+    ) -> Users:
+        """One `admin` with the admin role, from a password hashed here with this sidecar's
+        own parameters (only the hash is kept). `source`, a USERS_FILE that does not exist
+        yet, replaces it once it does; it never comes back, even if that file goes: a
+        restart is the only way back to the bootstrap admin."""
+        user = User(hash_password(password), roles=frozenset({"admin"}))
+        users = cls(
+            {BOOTSTRAP_USER: user},
+            hash_workers=hash_workers,
+            source=source,
+            prod=prod,
+            check_seconds=check_seconds,
+        )
+        users._bootstrap = source is not None
         return users
 
     @classmethod
