@@ -353,3 +353,53 @@ its password from the release's Secret), "dev" (admin/123456), or "" (public che
     {{- toYaml . | nindent 4 }}
   {{- end }}
 {{- end -}}
+
+{{/* Memory bounds, in MiB, from what docs/reliability.md measured (tests/chart checks the
+rendered limits against them). The sidecar: its idle RSS, plus each /predict body it
+converts at once (MAX_CONCURRENT_PREDICTS), at most 3 times MAX_REQUEST_BYTES, plus the
+argon2 pool (64 MiB a check). The predictor: its RSS with R and the served versions, plus
+a request body at the limit twice over, plus the columns of MAX_BATCH_ROWS rows. */}}
+{{- define "agi-credit.auth.memoryBound" -}}
+{{- $a := .Values.auth -}}
+{{- $body := div (add (int64 $a.maxRequestBytes) 1048575) 1048576 -}}
+{{- add 128 (mul (int64 $a.maxConcurrentPredicts) 3 $body) (mul (int64 $a.passwordHashWorkers) 64) -}}
+{{- end -}}
+
+{{- define "agi-credit.predictor.memoryBound" -}}
+{{- $body := div (add (int64 .Values.auth.maxRequestBytes) 1048575) 1048576 -}}
+{{- $rows := div (add (mul (int64 .Values.predictor.maxBatchRows) 256) 1048575) 1048576 -}}
+{{- add 640 (mul 2 $body) $rows -}}
+{{- end -}}
+
+{{/* A container's resources with limits.memory set to the bound (in MiB) when not given:
+(list .Values.x.resources bound). */}}
+{{- define "agi-credit.resources" -}}
+{{- $resources := deepCopy (index . 0) -}}
+{{- $limits := get $resources "limits" | default dict -}}
+{{- if not (hasKey $limits "memory") -}}
+{{- $_ := set $limits "memory" (printf "%sMi" (index . 1)) -}}
+{{- end -}}
+{{- $_ := set $resources "limits" $limits -}}
+{{- toYaml $resources -}}
+{{- end -}}
+
+{{/* A memory quantity ("640Mi", "2Gi", "1G", "1073741824") in whole MiB, rounded down. */}}
+{{- define "agi-credit.mebibytes" -}}
+{{- $q := toString . -}}
+{{- $units := dict "Ki" 1024 "Mi" 1048576 "Gi" 1073741824 "Ti" 1099511627776 "k" 1000 "M" 1000000 "G" 1000000000 "T" 1000000000000 -}}
+{{- $unit := regexFind "[A-Za-z]+$" $q -}}
+{{- $number := trimSuffix $unit $q | float64 -}}
+{{- $bytes := mulf $number (get $units $unit | default 1) -}}
+{{- divf $bytes 1048576 | floor | int64 -}}
+{{- end -}}
+
+{{/* NOTES' warning for a memory limit given below its bound: (list $ "auth" resources bound). */}}
+{{- define "agi-credit.memoryWarning" -}}
+{{- $limits := (index . 2).limits | default dict -}}
+{{- if hasKey $limits "memory" -}}
+{{- if lt (int64 (include "agi-credit.mebibytes" $limits.memory)) (int64 (index . 3)) }}
+WARNING: {{ index . 1 }}.resources.limits.memory ({{ $limits.memory }}) is below the worst case its
+settings allow ({{ index . 3 }}Mi, docs/reliability.md): a request at the limits may be OOM-killed.
+{{- end -}}
+{{- end -}}
+{{- end -}}

@@ -77,7 +77,7 @@ checksum/auth: {{ include "agi-credit.authChecksum" . }}
     {{- end }}
   {{- include "agi-credit.containerSecurityContext" . | nindent 2 }}
   resources:
-    {{- toYaml .Values.predictor.resources | nindent 4 }}
+    {{- include "agi-credit.resources" (list .Values.predictor.resources (include "agi-credit.predictor.memoryBound" .)) | nindent 4 }}
   startupProbe:
     {{- include "agi-credit.predictorProbeExec" (list . "/v2/health/live") | nindent 4 }}
     {{- include "agi-credit.probeTimings" .Values.predictor.startupProbe | nindent 4 }}
@@ -143,6 +143,8 @@ checksum/auth: {{ include "agi-credit.authChecksum" . }}
       value: {{ .Values.auth.passwordHashWorkers | quote }}
     - name: MAX_REQUEST_BYTES
       value: {{ .Values.auth.maxRequestBytes | int64 | quote }}
+    - name: MAX_CONCURRENT_PREDICTS
+      value: {{ .Values.auth.maxConcurrentPredicts | quote }}
     - name: AUTH_GRPC_PORT
       value: {{ .Values.auth.grpcPort | quote }}
     - name: PREDICTOR_GRPC
@@ -180,7 +182,7 @@ checksum/auth: {{ include "agi-credit.authChecksum" . }}
     {{- end }}
   {{- include "agi-credit.containerSecurityContext" . | nindent 2 }}
   resources:
-    {{- toYaml .Values.auth.resources | nindent 4 }}
+    {{- include "agi-credit.resources" (list .Values.auth.resources (include "agi-credit.auth.memoryBound" .)) | nindent 4 }}
   startupProbe:
     httpGet:
       path: /health
