@@ -20,7 +20,11 @@
 #                          it has buildx, else Debian's /usr/bin/docker)
 #   BUILD_ARGS="..."       more `docker build` arguments (e.g. --no-cache)
 #   GHA_CACHE=1            in GitHub Actions (docker/setup-buildx-action): BuildKit's cache
-#                          in the Actions cache, one scope per image, images loaded
+#                          in the Actions cache, one scope per image, images loaded. Needs
+#                          the Actions runtime in the environment (ACTIONS_RUNTIME_TOKEN and
+#                          ACTIONS_RESULTS_URL or ACTIONS_CACHE_URL), which `run:` steps get
+#                          only from crazy-max/ghaction-github-runtime: without it buildx
+#                          would drop the cache silently, so this stops instead
 #   VERBOSE=1              stream the build output (default: a log file per image)
 #   TAG_FILE=PATH          write the <yyyymmdd>-<short sha> tag there
 set -euo pipefail
@@ -37,6 +41,14 @@ for name in $IMAGES; do
     *) say "unknown image '$name' (training, predictor or auth)"; exit 1 ;;
   esac
 done
+if [ -n "${GHA_CACHE:-}" ] &&
+  { [ -z "${ACTIONS_RUNTIME_TOKEN:-}" ] || [ -z "${ACTIONS_RESULTS_URL:-}${ACTIONS_CACHE_URL:-}" ]; }; then
+  say "GHA_CACHE=$GHA_CACHE but the GitHub Actions runtime is not in the environment"
+  say "(ACTIONS_RUNTIME_TOKEN, ACTIONS_RESULTS_URL): buildx would build without its cache."
+  say "In a workflow, add 'uses: crazy-max/ghaction-github-runtime@v3' before this step;"
+  say "elsewhere, unset GHA_CACHE."
+  exit 1
+fi
 
 scripts/ensure-docker.sh engine
 scripts/base-image.sh
@@ -88,6 +100,13 @@ if [ -n "$EXTRA_CA_BUNDLE" ]; then
     say "EXTRA_CA_BUNDLE=$EXTRA_CA_BUNDLE is not a file: building without an extra CA"
   fi
 fi
+# No provenance attestation: with Docker 29's containerd image store it makes each image an
+# index holding an attestation manifest too, which `kind load docker-image` cannot import.
+# Only buildx's `docker build` has the flag (not Debian's 20.10 client).
+provenance=()
+case "$("$DOCKER" build --help 2>/dev/null || true)" in
+  *--provenance*) provenance=(--provenance=false) ;;
+esac
 summary=()
 for name in $IMAGES; do
   cache=()
@@ -100,7 +119,7 @@ for name in $IMAGES; do
   say "building $image:$tag (log: $log)"
   # shellcheck disable=SC2086  # BUILD_ARGS is a list of arguments
   if ! "$DOCKER" build --network host --progress plain --target "$name" \
-    --build-arg "EXTRA=$name" "${secret[@]}" "${cache[@]}" \
+    --build-arg "EXTRA=$name" "${secret[@]}" "${cache[@]}" "${provenance[@]}" \
     --label "org.opencontainers.image.version=$version" \
     --label "org.opencontainers.image.revision=$revision" \
     --label "org.opencontainers.image.created=$created" \
