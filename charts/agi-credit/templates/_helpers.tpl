@@ -21,7 +21,7 @@ Names, labels and the small decisions the templates share.
 {{- end -}}
 {{- end -}}
 
-{{/* The prefix of derived names (`-train-<revision>`, `-retrain`, `-predictor`, `-metrics`):
+{{/* The prefix of derived names (`-train-<hash>`, `-retrain`, `-predictor`, `-metrics`):
 short enough that every derived name stays a valid label value (<= 63) and a CronJob name
 (<= 52). */}}
 {{- define "agi-credit.shortname" -}}

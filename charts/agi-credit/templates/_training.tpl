@@ -1,5 +1,5 @@
 {{/*
-The training pod, shared by the per-revision Job and the retraining CronJob:
+The training pod, shared by the first training Job (helm install) and the retraining CronJob:
 (list $ "job") or (list $ "cronjob"). `agi-credit train` writes a new version into the store
 (the claim, read-write), from data that is synthetic, on a claim, or downloaded.
 */}}
