@@ -13,14 +13,15 @@ from kubernetes.utils.quantity import parse_quantity
 from tests.chart.chart import Rendered, env_of, merged, predictor_of, predictor_pod, sidecar_of
 
 MIB = 2**20
-# What docs/reliability.md measured, rounded up: the sidecar's idle RSS and its peak per
-# /predict body (3 x the body, tested in tests/auth/test_large_requests.py); the predictor's
-# RSS with R and its versions, its peak per body (2 x) and per row of a batch.
+# docs/reliability.md, "Memory bounds" (measured 2026-12-08), with their margins: the
+# sidecar at rest (87 MiB) and per /predict served at once (1.83 x the body; 3 x is the
+# bound tests/auth/test_large_requests.py holds); the predictor at rest with R and one
+# version (418 MiB), per JSON body at the limit parsed in R (8.0 x) and per row in R (329 B).
 SIDECAR_IDLE = 128 * MIB
 SIDECAR_PER_BODY = 3
-PREDICTOR_BASE = 640 * MIB
-PREDICTOR_PER_BODY = 2
-PREDICTOR_PER_ROW = 256
+PREDICTOR_BASE = 512 * MIB
+PREDICTOR_PER_BODY = 10
+PREDICTOR_PER_ROW = 384
 
 
 def sidecar_worst_case(env: dict[str, Any]) -> int:

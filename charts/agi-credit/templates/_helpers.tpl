@@ -354,11 +354,12 @@ its password from the release's Secret), "dev" (admin/123456), or "" (public che
   {{- end }}
 {{- end -}}
 
-{{/* Memory bounds, in MiB, from what docs/reliability.md measured (tests/chart checks the
-rendered limits against them). The sidecar: its idle RSS, plus each /predict body it
-converts at once (MAX_CONCURRENT_PREDICTS), at most 3 times MAX_REQUEST_BYTES, plus the
-argon2 pool (64 MiB a check). The predictor: its RSS with R and the served versions, plus
-a request body at the limit twice over, plus the columns of MAX_BATCH_ROWS rows. */}}
+{{/* Memory bounds, in MiB, from what docs/reliability.md ("Memory bounds") measured, with
+margins (tests/chart/test_resources.py checks the rendered limits against them). The
+sidecar: its idle RSS, plus each /predict it serves at once (MAX_CONCURRENT_PREDICTS), at
+most 3 times MAX_REQUEST_BYTES, plus the argon2 pool (64 MiB a check). The predictor: its
+RSS with R and one version, plus 10 times a JSON body at the limit (R parsing it), plus
+384 bytes a row of MAX_BATCH_ROWS (R's columns). */}}
 {{- define "agi-credit.auth.memoryBound" -}}
 {{- $a := .Values.auth -}}
 {{- $body := div (add (int64 $a.maxRequestBytes) 1048575) 1048576 -}}
@@ -367,8 +368,8 @@ a request body at the limit twice over, plus the columns of MAX_BATCH_ROWS rows.
 
 {{- define "agi-credit.predictor.memoryBound" -}}
 {{- $body := div (add (int64 .Values.auth.maxRequestBytes) 1048575) 1048576 -}}
-{{- $rows := div (add (mul (int64 .Values.predictor.maxBatchRows) 256) 1048575) 1048576 -}}
-{{- add 640 (mul 2 $body) $rows -}}
+{{- $rows := div (add (mul (int64 .Values.predictor.maxBatchRows) 384) 1048575) 1048576 -}}
+{{- add 512 (mul 10 $body) $rows -}}
 {{- end -}}
 
 {{/* A container's resources with limits.memory set to the bound (in MiB) when not given:

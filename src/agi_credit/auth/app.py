@@ -8,6 +8,7 @@ origin's API did.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
@@ -63,7 +64,9 @@ def create_app(settings: AuthSettings) -> FastAPI:
     metrics = users_registry(config.users)
 
     @asynccontextmanager
-    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        # In the server's loop: the /predict requests served at once (routes.origin).
+        app.state.predict_slots = asyncio.Semaphore(settings.max_concurrent_predicts)
         await services.predictor.open()
         if grpc is not None:
             await grpc.start(settings.auth_host, settings.auth_grpc_port)

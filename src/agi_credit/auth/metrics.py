@@ -29,8 +29,9 @@ def users_registry(users: Users) -> CollectorRegistry:
 
     Gauge(
         "agi_credit_users_file_ok",
-        "1 when the users file in use was read fine; 0 while the last check could not use it "
-        "(the users loaded before stay; the sidecar logs why at each check).",
+        "1 when nothing is wrong with the sidecar's users: the users file was read fine, or no "
+        "file is in use (the bootstrap admin, or the dev default); 0 while the last check could "
+        "not use the file (the users loaded before stay; the sidecar logs why at each check).",
         registry=registry,
     ).set_function(file_ok)
     Gauge(

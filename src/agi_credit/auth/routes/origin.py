@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 from fastapi import APIRouter, Body, Depends, Request, Response
+from starlette.requests import ClientDisconnect
+from starlette.types import Receive, Scope, Send
 
 from agi_credit.auth.dependencies import CurrentUser, is_admin, services
 from agi_credit.auth.errors import BadGateway, NotFound, TooManyRequests, Unauthorized
@@ -22,6 +25,7 @@ from agi_credit.auth.schemas import (
     Verified,
 )
 from agi_credit.auth.upstream import sidecar_headers
+from agi_credit.auth.v2_binary import Scores
 from agi_credit.store import VERSION_PATTERN
 
 _PREDICT_BODY = Body(None)
@@ -32,7 +36,70 @@ _REQUIRED_BODY: dict[str, Any] = {"requestBody": {"required": True}}
 _predict_router = APIRouter(route_class=StreamedBodyRoute)
 
 
+ANSWER_PIECE_BYTES = 1 << 20
+"""The answer goes to the server this much at a time: uvicorn waits for the client to take
+a piece before it accepts the next, so its write buffer never holds a copy of the whole
+answer (40 MB at the size limit) after the slot is released."""
+CLIENT_CLOSED_REQUEST = 499
+"""For the access log (nginx's code): the client left before its body was read."""
+
+
+def predict_slots(request: Request) -> asyncio.Semaphore:
+    """MAX_CONCURRENT_PREDICTS slots, made by the app's lifespan (in the server's loop): a
+    /predict holds one from reading its body until its answer is sent, so the sidecar's
+    memory is bounded by the slots, not by the clients (docs/reliability.md)."""
+    slots: asyncio.Semaphore = request.app.state.predict_slots
+    return slots
+
+
+class _Answer(Response):
+    """/predict's JSON answer, sent a piece at a time, which gives its slot back once it is
+    sent (or once sending failed): the answer is the largest part of a request's memory."""
+
+    media_type = "application/json"
+
+    def __init__(self, content: memoryview, slot: asyncio.Semaphore) -> None:
+        super().__init__(content)
+        self._slot = slot
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        try:
+            await self._send(send)
+        finally:
+            self.body = b""  # the answer's memory goes before its slot does
+            self._slot.release()
+        if self.background is not None:
+            await self.background()
+
+    async def _send(self, send: Send) -> None:
+        await send(
+            {"type": "http.response.start", "status": self.status_code, "headers": self.raw_headers}
+        )
+        body = memoryview(self.body)
+        for offset in range(0, len(body), ANSWER_PIECE_BYTES):
+            end = offset + ANSWER_PIECE_BYTES
+            more = end < len(body)
+            await send({"type": "http.response.body", "body": body[offset:end], "more_body": more})
+
+
 async def _predict(request: Request, user: str, version: str | None) -> Response:
+    # The token is checked already (the route's dependencies run first): a request without
+    # one never waits here. One that waits leaves its body unread, in the socket.
+    slot = predict_slots(request)
+    await slot.acquire()  # a waiter cancelled here holds nothing
+    try:
+        scores, is_batch = await _score(request, user, version)
+        return _Answer(answer(scores, is_batch=is_batch), slot)  # releases it once sent
+    except ClientDisconnect:
+        slot.release()
+        return Response(status_code=CLIENT_CLOSED_REQUEST)  # no one to answer; no traceback
+    except BaseException:
+        slot.release()
+        raise
+
+
+async def _score(request: Request, user: str, version: str | None) -> tuple[Scores, bool]:
+    """The body's applicants scored by the predictor, and whether the body was a batch."""
     applicants = await read_applicants(request.stream(), request.headers.get("content-type"))
     if version is not None and not VERSION_PATTERN.fullmatch(version):
         raise NotFound("model version not found")
@@ -44,7 +111,7 @@ async def _predict(request: Request, user: str, version: str | None) -> Response
     scores = await scoring
     if len(scores.prob) != rows or len(scores.labels) != rows:
         raise BadGateway("unexpected answer from the predictor")
-    return Response(answer(scores, is_batch=is_batch), media_type="application/json")
+    return scores, is_batch
 
 
 @_predict_router.post(
