@@ -204,10 +204,10 @@ class AuthSettings(CommonSettings):
     """Largest request body /predict and the pass-through accept (413 beyond)."""
 
     max_concurrent_predicts: int = Field(default=2, ge=1)
-    """/predict requests the sidecar serves at once, from reading the body to sending the
-    answer: each takes up to 3 x MAX_REQUEST_BYTES. Others wait their turn, their bodies
-    unread, so that the sidecar's memory has a bound a container limit can hold
-    (docs/reliability.md)."""
+    """/predict requests and gRPC calls the sidecar serves at once (one pool of slots), from
+    reading the body to sending the answer: each takes up to 4 x MAX_REQUEST_BYTES. Others
+    wait their turn, their bodies unread, so that the sidecar's memory has a bound a
+    container limit can hold (docs/reliability.md)."""
 
     trusted_proxies: Annotated[list[IPv4Network | IPv6Network], NoDecode] = Field(
         default_factory=list

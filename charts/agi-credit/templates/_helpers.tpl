@@ -356,14 +356,15 @@ its password from the release's Secret), "dev" (admin/123456), or "" (public che
 
 {{/* Memory bounds, in MiB, from what docs/reliability.md ("Memory bounds") measured, with
 margins (tests/chart/test_resources.py checks the rendered limits against them). The
-sidecar: its idle RSS, plus each /predict it serves at once (MAX_CONCURRENT_PREDICTS), at
-most 3 times MAX_REQUEST_BYTES, plus the argon2 pool (64 MiB a check). The predictor: its
+sidecar: its idle RSS, plus each /predict or gRPC call it serves at once
+(MAX_CONCURRENT_PREDICTS), at most 4 times MAX_REQUEST_BYTES (grpcio holds a message about
+3.9 times while it reads it), plus the argon2 pool (64 MiB a check). The predictor: its
 RSS with R and one version, plus 10 times a JSON body at the limit (R parsing it), plus
 384 bytes a row of MAX_BATCH_ROWS (R's columns). */}}
 {{- define "agi-credit.auth.memoryBound" -}}
 {{- $a := .Values.auth -}}
 {{- $body := div (add (int64 $a.maxRequestBytes) 1048575) 1048576 -}}
-{{- add 128 (mul (int64 $a.maxConcurrentPredicts) 3 $body) (mul (int64 $a.passwordHashWorkers) 64) -}}
+{{- add 128 (mul (int64 $a.maxConcurrentPredicts) 4 $body) (mul (int64 $a.passwordHashWorkers) 64) -}}
 {{- end -}}
 
 {{- define "agi-credit.predictor.memoryBound" -}}

@@ -65,11 +65,12 @@ def create_app(settings: AuthSettings) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        # In the server's loop: the /predict requests served at once (routes.origin).
+        # In the server's loop: the /predict requests and gRPC calls served at once.
         app.state.predict_slots = asyncio.Semaphore(settings.max_concurrent_predicts)
         await services.predictor.open()
         if grpc is not None:
-            await grpc.start(settings.auth_host, settings.auth_grpc_port)
+            # The same slots: gRPC calls run in this loop too (grpc_forward.py).
+            await grpc.start(settings.auth_host, settings.auth_grpc_port, app.state.predict_slots)
         port = settings.auth_metrics_port
         stop_metrics = serve_metrics(metrics, port) if port else None
         try:
