@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import json
 import struct
-from collections.abc import Mapping, Sequence
+import threading
+from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
 FEATURES = ["AMT_INCOME_TOTAL", "AMT_CREDIT", "DAYS_BIRTH", "AMT_GOODS_PRICE"]
@@ -78,3 +79,15 @@ def v2_binary(row: Row) -> tuple[bytes, dict[str, str]]:
         "inference-header-content-length": str(len(head)),
         "content-type": "application/octet-stream",
     }
+
+
+def all_but_the_last_byte(
+    body: bytes, sent: threading.Event, go: threading.Event, timeout: float = 120
+) -> Iterator[bytes]:
+    """`body` in pieces of 1 MiB; before its last byte, `sent` is set and `go` awaited: a
+    client that holds its request open."""
+    for start in range(0, len(body) - 1, 1 << 20):
+        yield body[start : min(start + (1 << 20), len(body) - 1)]
+    sent.set()
+    assert go.wait(timeout)
+    yield body[-1:]

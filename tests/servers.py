@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import socket
 import subprocess
 import sys
@@ -263,3 +264,16 @@ def triton_grpc(target: str, calls: list[dict[str, Any]]) -> list[dict[str, Any]
     assert done.returncode == 0, done.stderr
     results: list[dict[str, Any]] = json.loads(done.stdout)
     return results
+
+
+def memory_mb(pid: int, field: str) -> float:
+    """A process's `VmRSS` or `VmHWM` (its peak), in MB (10^6 bytes)."""
+    status = Path(f"/proc/{pid}/status").read_text()
+    match = re.search(rf"^{field}:\s+(\d+) kB", status, re.MULTILINE)
+    assert match, status
+    return int(match.group(1)) * 1024 / 1e6
+
+
+def reset_peak(pid: int) -> None:
+    """VmHWM := VmRSS (Linux >= 4.0): the peak from now on."""
+    Path(f"/proc/{pid}/clear_refs").write_text("5")

@@ -63,3 +63,31 @@ def sidecar(
 def echo() -> Iterator[Echo]:
     with running_echo() as running:
         yield running
+
+
+@pytest.fixture(scope="module")
+def default_sidecar(
+    predictor: Server, users_file: Path, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Sidecar]:
+    """A prod sidecar with the default limits (MAX_REQUEST_BYTES, 2 slots), its own: the
+    memory tests measure its RSS alone."""
+    log = tmp_path_factory.mktemp("default") / "sidecar.log"
+    env = {"ENV": "prod", "JWT_SECRET": SECRET, "USERS_FILE": str(users_file)}
+    with running_sidecar(predictor, log, env=env) as running:
+        yield running
+
+
+@pytest.fixture(scope="module")
+def one_slot_sidecar(
+    predictor: Server, users_file: Path, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Sidecar]:
+    """A prod sidecar serving one /predict or gRPC call at a time (MAX_CONCURRENT_PREDICTS=1)."""
+    log = tmp_path_factory.mktemp("one-slot") / "sidecar.log"
+    env = {
+        "ENV": "prod",
+        "JWT_SECRET": SECRET,
+        "USERS_FILE": str(users_file),
+        "MAX_CONCURRENT_PREDICTS": "1",
+    }
+    with running_sidecar(predictor, log, env=env) as running:
+        yield running

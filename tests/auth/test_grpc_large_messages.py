@@ -10,12 +10,9 @@ cost one, and a call waits, its message unread, while a REST /predict holds the 
 
 from __future__ import annotations
 
-import re
 import threading
 import time
-from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
-from pathlib import Path
 
 import grpc
 import httpx
@@ -26,8 +23,8 @@ from kserve.protocol.grpc import grpc_predict_v2_pb2 as pb
 
 from agi_credit.settings import DEFAULT_MAX_REQUEST_BYTES
 from tests.auth.test_roles import signed
-from tests.bodies import FEATURES
-from tests.servers import ADMIN, SECRET, Server, Sidecar, running_sidecar
+from tests.bodies import FEATURES, all_but_the_last_byte
+from tests.servers import ADMIN, Sidecar, memory_mb, reset_peak
 
 pytestmark = pytest.mark.slow
 
@@ -57,18 +54,6 @@ OPTIONS = [
     ("grpc.max_send_message_length", DEFAULT_MAX_REQUEST_BYTES),
     ("grpc.max_receive_message_length", DEFAULT_MAX_REQUEST_BYTES),
 ]
-
-
-def _memory_mb(pid: int, field: str) -> float:
-    status = Path(f"/proc/{pid}/status").read_text()
-    match = re.search(rf"^{field}:\s+(\d+) kB", status, re.MULTILINE)
-    assert match, status
-    return int(match.group(1)) * 1024 / 1e6
-
-
-def _reset_peak(pid: int) -> None:
-    """VmHWM := VmRSS (Linux >= 4.0), as tests/auth/test_large_requests.py measures."""
-    Path(f"/proc/{pid}/clear_refs").write_text("5")
 
 
 def infer_request(rows: int, *, size: int | None = None, request_id: str = "large") -> bytes:
@@ -119,33 +104,6 @@ def at_the_limit() -> bytes:
     return infer_request(rows, size=DEFAULT_MAX_REQUEST_BYTES)
 
 
-def _sidecar(
-    predictor: Server, users_file: Path, log: Path, slots: int | None = None
-) -> Iterator[Sidecar]:
-    env = {"ENV": "prod", "JWT_SECRET": SECRET, "USERS_FILE": str(users_file)}
-    if slots is not None:
-        env["MAX_CONCURRENT_PREDICTS"] = str(slots)
-    with running_sidecar(predictor, log, env=env) as running:
-        yield running
-
-
-@pytest.fixture(scope="module")
-def default_sidecar(
-    predictor: Server, users_file: Path, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[Sidecar]:
-    """A sidecar with the default limits (2 slots), alone in front of the real predictor."""
-    yield from _sidecar(predictor, users_file, tmp_path_factory.mktemp("grpc") / "sidecar.log")
-
-
-@pytest.fixture(scope="module")
-def one_slot_sidecar(
-    predictor: Server, users_file: Path, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[Sidecar]:
-    """The same, serving one /predict or gRPC call at a time."""
-    log = tmp_path_factory.mktemp("grpc-one-slot") / "sidecar.log"
-    yield from _sidecar(predictor, users_file, log, slots=1)
-
-
 @pytest.mark.parametrize(
     ("authorization", "code", "details"),
     [
@@ -167,12 +125,12 @@ def test_a_message_at_the_limit_without_a_valid_token_is_refused_unread(
     pid = default_sidecar.process.pid
     warm_up = model_infer(default_sidecar.grpc_target, b"", authorization)
     assert warm_up == (code, details)
-    _reset_peak(pid)
-    idle = _memory_mb(pid, "VmRSS")
+    reset_peak(pid)
+    idle = memory_mb(pid, "VmRSS")
     started = time.monotonic()
     refused = model_infer(default_sidecar.grpc_target, at_the_limit, authorization)
     seconds = time.monotonic() - started
-    grown = _memory_mb(pid, "VmHWM") - idle
+    grown = memory_mb(pid, "VmHWM") - idle
     print(f"refused ({code.name}) in {seconds:.2f} s: the sidecar's peak +{grown:.1f} MB")
     assert refused == (code, details)
     assert grown < REFUSED_MB, f"+{grown:.1f} MB for a refused message of 67 MB"
@@ -213,14 +171,14 @@ def _peak_over_idle(sidecar: Sidecar, request: bytes, at_once: int) -> tuple[flo
     assert warm_up[0] == grpc.StatusCode.OK, warm_up
     time.sleep(0.5)
     pid = sidecar.process.pid
-    _reset_peak(pid)
-    idle = _memory_mb(pid, "VmRSS")
+    reset_peak(pid)
+    idle = memory_mb(pid, "VmRSS")
     with ThreadPoolExecutor(max_workers=at_once) as pool:
         calls = [
             pool.submit(model_infer, sidecar.grpc_target, request, token) for _ in range(at_once)
         ]
         results = [call.result(timeout=300) for call in calls]
-    peak = _memory_mb(pid, "VmHWM")
+    peak = memory_mb(pid, "VmHWM")
     for code, details in results:
         assert code == grpc.StatusCode.RESOURCE_EXHAUSTED, details
         assert PREDICTOR_REFUSES in str(details)
@@ -253,17 +211,6 @@ def test_two_messages_at_the_limit_at_once_cost_one_with_one_slot(
     assert two <= alone + NOISE_MB, seen
 
 
-def _all_but_the_last_byte(
-    body: bytes, sent: threading.Event, go: threading.Event
-) -> Iterator[bytes]:
-    """`body` in pieces of 1 MiB; before its last byte, `sent` is set and `go` awaited."""
-    for start in range(0, len(body) - 1, 1 << 20):
-        yield body[start : min(start + (1 << 20), len(body) - 1)]
-    sent.set()
-    assert go.wait(120)
-    yield body[-1:]
-
-
 def test_a_call_waits_unread_while_a_rest_predict_holds_the_one_slot(
     one_slot_sidecar: Sidecar, at_the_limit: bytes
 ) -> None:
@@ -286,17 +233,17 @@ def test_a_call_waits_unread_while_a_rest_predict_holds_the_one_slot(
         rest = pool.submit(
             httpx.post,
             f"{sidecar.url}/predict",
-            content=_all_but_the_last_byte(realistic_body(1 << 20)[0], sent, go),
+            content=all_but_the_last_byte(realistic_body(1 << 20)[0], sent, go),
             headers=headers,
             timeout=300,
         )
         try:
             assert sent.wait(60), "the /predict body was not sent"
             time.sleep(1)  # the sidecar reads what it may of it
-            before = _memory_mb(sidecar.process.pid, "VmRSS")
+            before = memory_mb(sidecar.process.pid, "VmRSS")
             waiting = pool.submit(model_infer, channel, at_the_limit, f"Bearer {token}")
             time.sleep(3)
-            grown = _memory_mb(sidecar.process.pid, "VmRSS") - before
+            grown = memory_mb(sidecar.process.pid, "VmRSS") - before
             assert not waiting.done(), waiting.result()
             late = model_infer(sidecar.grpc_target, small, f"Bearer {token}", timeout=1)
             assert late[0] == grpc.StatusCode.DEADLINE_EXCEEDED, late

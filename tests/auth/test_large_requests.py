@@ -6,12 +6,10 @@ names the row and the feature."""
 
 from __future__ import annotations
 
-import re
 import threading
 import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
-from pathlib import Path
 
 import httpx
 import orjson
@@ -19,7 +17,8 @@ import pytest
 from bench.large_request import realistic_body
 
 from agi_credit.settings import DEFAULT_MAX_REQUEST_BYTES
-from tests.servers import SECRET, Server, Sidecar, running_sidecar
+from tests.bodies import all_but_the_last_byte
+from tests.servers import Sidecar, memory_mb, reset_peak
 
 PEAK_MB, PEAK_OVER_IDLE_MB = 300, 200
 """The README's bound for a body at the limit: the sidecar's RSS peaks under 300 MB, at most
@@ -34,50 +33,11 @@ TOO_LARGE = {"error": "request body too large"}
 pytestmark = pytest.mark.slow
 
 
-def _memory_mb(pid: int, field: str) -> float:
-    status = Path(f"/proc/{pid}/status").read_text()
-    match = re.search(rf"^{field}:\s+(\d+) kB", status, re.MULTILINE)
-    assert match, status
-    return int(match.group(1)) * 1024 / 1e6
-
-
-def _reset_peak(pid: int) -> None:
-    """VmHWM := VmRSS (Linux >= 4.0)."""
-    Path(f"/proc/{pid}/clear_refs").write_text("5")
-
-
 @pytest.fixture(scope="module")
 def at_the_limit() -> tuple[bytes, int]:
     body, rows = realistic_body(DEFAULT_MAX_REQUEST_BYTES)
     assert len(body) == DEFAULT_MAX_REQUEST_BYTES
     return body, rows
-
-
-@pytest.fixture(scope="module")
-def default_sidecar(
-    predictor: Server, users_file: Path, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[Sidecar]:
-    """A sidecar with the default MAX_REQUEST_BYTES, alone in front of the real predictor."""
-    log = tmp_path_factory.mktemp("large") / "sidecar.log"
-    env = {"ENV": "prod", "JWT_SECRET": SECRET, "USERS_FILE": str(users_file)}
-    with running_sidecar(predictor, log, env=env) as running:
-        yield running
-
-
-@pytest.fixture(scope="module")
-def one_slot_sidecar(
-    predictor: Server, users_file: Path, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[Sidecar]:
-    """The same, serving one /predict at a time."""
-    log = tmp_path_factory.mktemp("one-slot") / "sidecar.log"
-    env = {
-        "ENV": "prod",
-        "JWT_SECRET": SECRET,
-        "USERS_FILE": str(users_file),
-        "MAX_CONCURRENT_PREDICTS": "1",
-    }
-    with running_sidecar(predictor, log, env=env) as running:
-        yield running
 
 
 def _post(
@@ -99,10 +59,10 @@ def test_a_body_at_the_limit_is_scored_within_the_memory_bound(
     )
     assert warm_up.status_code == 200, warm_up.text
     pid = default_sidecar.process.pid
-    _reset_peak(pid)
-    idle = _memory_mb(pid, "VmRSS")
+    reset_peak(pid)
+    idle = memory_mb(pid, "VmRSS")
     response = _post(default_sidecar, body, token)
-    peak = _memory_mb(pid, "VmHWM")
+    peak = memory_mb(pid, "VmHWM")
     assert response.status_code == 200, response.text[:300]
     answers = response.json()
     assert len(answers) == rows
@@ -114,17 +74,6 @@ def test_a_body_at_the_limit_is_scored_within_the_memory_bound(
     for i in (0, 1, 8191, 8192, rows // 2, rows - 2, rows - 1):
         alone = _post(default_sidecar, orjson.dumps(applicants[i]), token).json()
         assert answers[i] == alone
-
-
-def _all_but_the_last_byte(
-    body: bytes, sent: threading.Event, go: threading.Event
-) -> Iterator[bytes]:
-    """`body` in pieces of 1 MiB; before its last byte, `sent` is set and `go` awaited."""
-    for start in range(0, len(body) - 1, 1 << 20):
-        yield body[start : min(start + (1 << 20), len(body) - 1)]
-    sent.set()
-    assert go.wait(60)
-    yield body[-1:]
 
 
 def test_two_bodies_at_the_limit_at_once_cost_one_body_with_one_slot(
@@ -141,11 +90,11 @@ def test_two_bodies_at_the_limit_at_once_cost_one_body_with_one_slot(
         warm_up = _post(one_slot_sidecar, body[: body.index(b"}") + 1] + b"]", token)
         assert warm_up.status_code == 200, warm_up.text
         go, sent = threading.Event(), [threading.Event() for _ in range(at_once)]
-        _reset_peak(pid)
-        idle = _memory_mb(pid, "VmRSS")
+        reset_peak(pid)
+        idle = memory_mb(pid, "VmRSS")
         with ThreadPoolExecutor(max_workers=at_once) as pool:
             answers = [
-                pool.submit(_post, one_slot_sidecar, _all_but_the_last_byte(body, event, go), token)
+                pool.submit(_post, one_slot_sidecar, all_but_the_last_byte(body, event, go), token)
                 for event in sent
             ]
             deadline = time.monotonic() + 60
@@ -156,7 +105,7 @@ def test_two_bodies_at_the_limit_at_once_cost_one_body_with_one_slot(
             read_at_once.append(sum(event.is_set() for event in sent))
             go.set()
             responses = [answer.result(timeout=300) for answer in answers]
-        peaks.append(_memory_mb(pid, "VmHWM") - idle)
+        peaks.append(memory_mb(pid, "VmHWM") - idle)
         for response in responses:
             assert response.status_code == 200, response.text[:300]
             answers_seen.add(response.content)

@@ -12,33 +12,16 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
-from pathlib import Path
 
 import httpx
 import orjson
-import pytest
 
-from tests.servers import SECRET, Server, Sidecar, running_sidecar
+from tests.servers import Sidecar
 
 ROWS = 2000
 SMALL = orjson.dumps(
     [{"AMT_INCOME_TOTAL": 1, "AMT_CREDIT": 2, "DAYS_BIRTH": 3, "AMT_GOODS_PRICE": 4}]
 )
-
-
-@pytest.fixture(scope="module")
-def one_slot(
-    predictor: Server, users_file: Path, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[Sidecar]:
-    log = tmp_path_factory.mktemp("one-slot") / "sidecar.log"
-    env = {
-        "ENV": "prod",
-        "JWT_SECRET": SECRET,
-        "USERS_FILE": str(users_file),
-        "MAX_CONCURRENT_PREDICTS": "1",
-    }
-    with running_sidecar(predictor, log, env=env) as running:
-        yield running
 
 
 def _batch(seed: int) -> bytes:
@@ -107,17 +90,19 @@ def _eventually(check: Callable[[], bool], seconds: float = 10) -> None:
         time.sleep(0.05)
 
 
-def test_one_slot_serves_one_predict_at_a_time_and_a_401_never_waits(one_slot: Sidecar) -> None:
-    token = one_slot.token()
+def test_one_slot_serves_one_predict_at_a_time_and_a_401_never_waits(
+    one_slot_sidecar: Sidecar,
+) -> None:
+    token = one_slot_sidecar.token()
     first, second = _batch(0), _batch(1)
     alone = {  # the answers, each request alone
-        body: _post(one_slot, body, f"alone-{i}", token=token).json()
+        body: _post(one_slot_sidecar, body, f"alone-{i}", token=token).json()
         for i, body in enumerate((first, second))
     }
     assert len(alone[first]) == ROWS and alone[first] != alone[second]
 
     with ThreadPoolExecutor(max_workers=2) as pool:
-        stalled = StalledUpload(one_slot, first, token, pool)
+        stalled = StalledUpload(one_slot_sidecar, first, token, pool)
         # The slot is the stalled upload's once a request with a token no longer gets in:
         # each probe gives up after 1 s, a client that leaves while it waits. Its body is
         # small: uvicorn reads it whole, and so sees the client leave (a large one waits in
@@ -127,21 +112,21 @@ def test_one_slot_serves_one_predict_at_a_time_and_a_401_never_waits(one_slot: S
             probes += 1
             assert probes <= 20, "the stalled upload never took the slot"
             try:
-                _post(one_slot, SMALL, f"probe-{probes}", token=token, timeout=1)
+                _post(one_slot_sidecar, SMALL, f"probe-{probes}", token=token, timeout=1)
             except httpx.TimeoutException:
                 break
 
         # No token, or a bad one: 401 at once, without waiting for the slot.
         for request_id, sent in (("no-token", None), ("bad-token", token[:-4] + "AAAA")):
             started = time.monotonic()
-            refused = _post(one_slot, second, request_id, token=sent, timeout=5)
+            refused = _post(one_slot_sidecar, second, request_id, token=sent, timeout=5)
             assert refused.status_code == 401, refused.text
             assert time.monotonic() - started < 2
 
-        waiting = pool.submit(_post, one_slot, second, "waiting", token=token)
+        waiting = pool.submit(_post, one_slot_sidecar, second, "waiting", token=token)
         time.sleep(1.5)
         assert not waiting.done(), "served while the slot was taken"
-        assert ("waiting", 200) not in _access_order(one_slot)
+        assert ("waiting", 200) not in _access_order(one_slot_sidecar)
 
         answered = stalled.finish()
         assert answered.status_code == 200, answered.text
@@ -151,15 +136,15 @@ def test_one_slot_serves_one_predict_at_a_time_and_a_401_never_waits(one_slot: S
         assert served.json() == alone[second]
 
     # The slot came back from each probe whose client left: the next request is served.
-    after = _post(one_slot, second, "after", token=token, timeout=10)
+    after = _post(one_slot_sidecar, second, "after", token=token, timeout=10)
     assert after.status_code == 200 and after.json() == alone[second]
 
-    _eventually(lambda: ("after", 200) in _access_order(one_slot))
-    order = [entry for entry in _access_order(one_slot) if not entry[0].startswith("alone")]
+    _eventually(lambda: ("after", 200) in _access_order(one_slot_sidecar))
+    order = [entry for entry in _access_order(one_slot_sidecar) if not entry[0].startswith("alone")]
     probes_that_waited = [(f"probe-{probes}", 499)]  # dropped when its turn came
     assert order[-4:] == [("stalled", 200), *probes_that_waited, ("waiting", 200), ("after", 200)]
     assert ("no-token", 401) in order[: order.index(("stalled", 200))]
     assert ("bad-token", 401) in order[: order.index(("stalled", 200))]
     # A client leaving is no error of the sidecar's: no ERROR line, no traceback.
-    assert not [r for r in one_slot.records() if r.get("level") == "ERROR"]
-    assert "Traceback" not in one_slot.logs()
+    assert not [r for r in one_slot_sidecar.records() if r.get("level") == "ERROR"]
+    assert "Traceback" not in one_slot_sidecar.logs()
