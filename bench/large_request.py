@@ -168,23 +168,15 @@ def one_round(url: str, token: str, body: bytes, pids: dict[str, int]) -> dict[s
     headers = {"Authorization": f"Bearer {token}", "Content-Type": "application/json"}
     warm = httpx.post(f"{url}/predict", json=WARM_UP, headers=headers, timeout=60)
     assert warm.status_code == 200, warm.text
-    time.sleep(0.5)
-    before = {}
-    for name, pid in pids.items():
-        reset_peak(pid)
-        before[name] = memory_mb(pid)["VmRSS"]
-    t0 = time.perf_counter()
-    response = httpx.post(f"{url}/predict", content=body, headers=headers, timeout=600)
-    seconds = time.perf_counter() - t0
+    answers: list[httpx.Response] = []
+
+    def send() -> None:
+        answers.append(httpx.post(f"{url}/predict", content=body, headers=headers, timeout=600))
+
+    result = measured(pids, send)
+    (response,) = answers
     assert response.status_code == 200, response.text[:500]
-    result: dict[str, Any] = {"seconds": round(seconds, 3), "answer_bytes": len(response.content)}
-    for name, pid in pids.items():
-        peak = memory_mb(pid)["VmHWM"]
-        result[name] = {
-            "rss_before_mb": round(before[name], 1),
-            "peak_mb": round(peak, 1),
-            "delta_mb": round(peak - before[name], 1),
-        }
+    result["answer_bytes"] = len(response.content)
     result["digest"] = hash(response.content)
     return result
 
