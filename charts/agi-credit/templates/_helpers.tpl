@@ -363,14 +363,18 @@ RSS with R and one version, plus 10 times a JSON body at the limit (R parsing it
 384 bytes a row of MAX_BATCH_ROWS (R's columns). */}}
 {{- define "agi-credit.auth.memoryBound" -}}
 {{- $a := .Values.auth -}}
-{{- $body := div (add (int64 $a.maxRequestBytes) 1048575) 1048576 -}}
-{{- add 128 (mul (int64 $a.maxConcurrentPredicts) 4 $body) (mul (int64 $a.passwordHashWorkers) 64) -}}
+{{- $body := int64 $a.maxRequestBytes -}}
+{{- include "agi-credit.ceilMiB" (add (mul 128 1048576) (mul (int64 $a.maxConcurrentPredicts) 4 $body) (mul (int64 $a.passwordHashWorkers) 64 1048576)) -}}
 {{- end -}}
 
 {{- define "agi-credit.predictor.memoryBound" -}}
-{{- $body := div (add (int64 .Values.auth.maxRequestBytes) 1048575) 1048576 -}}
-{{- $rows := div (add (mul (int64 .Values.predictor.maxBatchRows) 384) 1048575) 1048576 -}}
-{{- add 512 (mul 10 $body) $rows -}}
+{{- $body := int64 .Values.auth.maxRequestBytes -}}
+{{- include "agi-credit.ceilMiB" (add (mul 512 1048576) (mul 10 $body) (mul (int64 .Values.predictor.maxBatchRows) 384)) -}}
+{{- end -}}
+
+{{/* Bytes in whole MiB, rounded up. */}}
+{{- define "agi-credit.ceilMiB" -}}
+{{- div (add . 1048575) 1048576 -}}
 {{- end -}}
 
 {{/* A container's resources with limits.memory set to the bound (in MiB) when not given:
@@ -395,13 +399,13 @@ RSS with R and one version, plus 10 times a JSON body at the limit (R parsing it
 {{- divf $bytes 1048576 | floor | int64 -}}
 {{- end -}}
 
-{{/* NOTES' warning for a memory limit given below its bound: (list $ "auth" resources bound). */}}
+{{/* NOTES' warning for a memory limit given below its bound: (list "auth" resources bound). */}}
 {{- define "agi-credit.memoryWarning" -}}
-{{- $limits := (index . 2).limits | default dict -}}
+{{- $limits := (index . 1).limits | default dict -}}
 {{- if hasKey $limits "memory" -}}
-{{- if lt (int64 (include "agi-credit.mebibytes" $limits.memory)) (int64 (index . 3)) }}
-WARNING: {{ index . 1 }}.resources.limits.memory ({{ $limits.memory }}) is below the worst case its
-settings allow ({{ index . 3 }}Mi, docs/reliability.md): a request at the limits may be OOM-killed.
+{{- if lt (int64 (include "agi-credit.mebibytes" $limits.memory)) (int64 (index . 2)) }}
+WARNING: {{ index . 0 }}.resources.limits.memory ({{ $limits.memory }}) is below the worst case its
+settings allow ({{ index . 2 }}Mi, docs/reliability.md): a request at the limits may be OOM-killed.
 {{- end -}}
 {{- end -}}
 {{- end -}}

@@ -256,8 +256,8 @@ class Users:
 
     @classmethod
     def dev_default(cls, *, hash_workers: int = 2) -> Users:
-        user = User(hash_password(DEV_PASSWORD), roles=frozenset({"admin"}))
-        return cls({DEV_USER: user}, hash_workers=hash_workers)
+        """The origin's admin/123456 (ENV=dev only): the bootstrap admin with that password."""
+        return cls.bootstrap(DEV_PASSWORD, hash_workers=hash_workers)
 
 
 def _signature(path: Path) -> tuple[int, int, int, int] | None:
