@@ -241,6 +241,11 @@ def users_add(
     )  # fmt: skip
 
 
+def prod_env(users_file: Path, **settings: str) -> dict[str, str]:
+    """A prod sidecar's environment: the test secret, `users_file`, and `settings` (env names)."""
+    return {"ENV": "prod", "JWT_SECRET": SECRET, "USERS_FILE": str(users_file), **settings}
+
+
 def make_users_file(path: Path, users: dict[str, str], roles: dict[str, str] | None = None) -> Path:
     """A users file of `users` (name -> password), with `roles` (name -> role; predict)."""
     for name, password in users.items():

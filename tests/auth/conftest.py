@@ -14,11 +14,11 @@ from tests.servers import (
     ADMIN,
     ADMIN_PASSWORD,
     PASSWORD,
-    SECRET,
     USER,
     Server,
     Sidecar,
     make_users_file,
+    prod_env,
     running_server,
     running_sidecar,
 )
@@ -48,13 +48,7 @@ def sidecar(
 ) -> Iterator[Sidecar]:
     """A prod-configured sidecar; login limits high enough for the tests that share it."""
     log = tmp_path_factory.mktemp("sidecar") / "sidecar.log"
-    env = {
-        "ENV": "prod",
-        "JWT_SECRET": SECRET,
-        "USERS_FILE": str(users_file),
-        "LOGIN_ATTEMPTS_PER_CLIENT": "1000",
-        "LOGIN_FAILURES_PER_USER": "1000",
-    }
+    env = prod_env(users_file, LOGIN_ATTEMPTS_PER_CLIENT="1000", LOGIN_FAILURES_PER_USER="1000")
     with running_sidecar(predictor, log, env=env) as running:
         yield running
 
@@ -72,8 +66,7 @@ def default_sidecar(
     """A prod sidecar with the default limits (MAX_REQUEST_BYTES, 2 slots), its own: the
     memory tests measure its RSS alone."""
     log = tmp_path_factory.mktemp("default") / "sidecar.log"
-    env = {"ENV": "prod", "JWT_SECRET": SECRET, "USERS_FILE": str(users_file)}
-    with running_sidecar(predictor, log, env=env) as running:
+    with running_sidecar(predictor, log, env=prod_env(users_file)) as running:
         yield running
 
 
@@ -83,11 +76,6 @@ def one_slot_sidecar(
 ) -> Iterator[Sidecar]:
     """A prod sidecar serving one /predict or gRPC call at a time (MAX_CONCURRENT_PREDICTS=1)."""
     log = tmp_path_factory.mktemp("one-slot") / "sidecar.log"
-    env = {
-        "ENV": "prod",
-        "JWT_SECRET": SECRET,
-        "USERS_FILE": str(users_file),
-        "MAX_CONCURRENT_PREDICTS": "1",
-    }
+    env = prod_env(users_file, MAX_CONCURRENT_PREDICTS="1")
     with running_sidecar(predictor, log, env=env) as running:
         yield running

@@ -14,7 +14,14 @@ import pytest
 from agi_credit.store import ModelStore
 from tests.auth.echo import bearer
 from tests.conftest import train_quietly
-from tests.servers import SECRET, Server, Sidecar, running_server, running_sidecar, triton_grpc
+from tests.servers import (
+    Server,
+    Sidecar,
+    prod_env,
+    running_server,
+    running_sidecar,
+    triton_grpc,
+)
 
 # A real R model whose predict fails inside R for AMT_CREDIT == 13: the offset is 0
 # otherwise, and not a feature (term labels exclude offsets).
@@ -53,7 +60,7 @@ def front(
     failing_predictor: Server, users_file: Path, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[Sidecar]:
     log = tmp_path_factory.mktemp("front") / "sidecar.log"
-    env = {"ENV": "prod", "JWT_SECRET": SECRET, "USERS_FILE": str(users_file)}
+    env = prod_env(users_file)
     with running_sidecar(failing_predictor, log, env=env) as sidecar:
         yield sidecar
 

@@ -12,14 +12,14 @@ import pytest
 
 from tests.auth.echo import Echo, bearer, sidecar_in_front_of
 from tests.bodies import APPLICANT, v1_body, v2_body
-from tests.servers import SECRET, USER
+from tests.servers import USER, prod_env
 
 
 @pytest.fixture(scope="module")
 def front(echo: Echo, users_file: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """The URL of a sidecar whose upstream is the echo server."""
     log = tmp_path_factory.mktemp("front") / "sidecar.log"
-    env = {"ENV": "prod", "JWT_SECRET": SECRET, "USERS_FILE": str(users_file)}
+    env = prod_env(users_file)
     with sidecar_in_front_of(echo, log, env=env) as url:
         yield url
 

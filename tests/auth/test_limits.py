@@ -20,7 +20,7 @@ from agi_credit.auth.ratelimit import SlidingWindow
 from agi_credit.auth.users import User
 from tests.auth.echo import Echo, bearer, sidecar_in_front_of
 from tests.bodies import APPLICANT, v2_body
-from tests.servers import PASSWORD, SECRET, USER
+from tests.servers import PASSWORD, USER, prod_env
 
 FAILURES_PER_USER = 5
 MAX_REQUEST_BYTES = 16 * 1024
@@ -33,14 +33,12 @@ def limited(
 ) -> Iterator[str]:
     """A sidecar with 5 failed logins per user and 16 KiB request bodies."""
     log = tmp_path_factory.mktemp("limited") / "sidecar.log"
-    env = {
-        "ENV": "prod",
-        "JWT_SECRET": SECRET,
-        "USERS_FILE": str(users_file),
-        "LOGIN_FAILURES_PER_USER": str(FAILURES_PER_USER),
-        "LOGIN_ATTEMPTS_PER_CLIENT": "1000",
-        "MAX_REQUEST_BYTES": str(MAX_REQUEST_BYTES),
-    }
+    env = prod_env(
+        users_file,
+        LOGIN_FAILURES_PER_USER=str(FAILURES_PER_USER),
+        LOGIN_ATTEMPTS_PER_CLIENT="1000",
+        MAX_REQUEST_BYTES=str(MAX_REQUEST_BYTES),
+    )
     with sidecar_in_front_of(echo, log, env=env) as url:
         yield url
 

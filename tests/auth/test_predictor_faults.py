@@ -16,13 +16,7 @@ import httpx
 from agi_credit.store import ModelStore
 from tests.auth.echo import bearer
 from tests.bodies import APPLICANT
-from tests.servers import (
-    SECRET,
-    Server,
-    agi_credit_process,
-    free_port,
-    running_sidecar,
-)
+from tests.servers import Server, agi_credit_process, free_port, prod_env, running_sidecar
 
 ANSWER_WITHIN = 1.0  # seconds, the bound on every answer while the predictor is down
 
@@ -67,7 +61,7 @@ def test_a_killed_predictor_gives_quick_503s_and_is_followed_when_back(
 ) -> None:
     http_port, grpc_port = free_port(), free_port()
     with predictor_on(serving_store, http_port, grpc_port, tmp_path / "p1.log") as first:
-        env = {"ENV": "prod", "JWT_SECRET": SECRET, "USERS_FILE": str(users_file)}
+        env = prod_env(users_file)
         with running_sidecar(first, tmp_path / "sidecar.log", env=env) as sidecar:
             load = Load(sidecar.url, bearer(sidecar.url))
             threads = [threading.Thread(target=load.run, daemon=True) for _ in range(4)]

@@ -28,7 +28,16 @@ from agi_credit.auth.errors import UnusableUsersFile
 from agi_credit.auth.users import Users, hash_password, read_users_file
 from agi_credit.settings import AuthSettings
 from tests.auth.echo import Echo, bearer, sidecar_in_front_of
-from tests.servers import PASSWORD, SECRET, USER, free_port, json_records, make_users_file, run_cli
+from tests.servers import (
+    PASSWORD,
+    SECRET,
+    USER,
+    free_port,
+    json_records,
+    make_users_file,
+    prod_env,
+    run_cli,
+)
 
 BOB, BOB_PASSWORD = "bob", "bobs password 1"
 CAROL, CAROL_PASSWORD = "carol", "carols password 1"
@@ -43,7 +52,7 @@ def users_file(tmp_path: Path) -> Path:
 
 @pytest.fixture
 def front(echo: Echo, users_file: Path, tmp_path: Path) -> Iterator[str]:
-    env = {"ENV": "prod", "JWT_SECRET": SECRET, "USERS_FILE": str(users_file)}
+    env = prod_env(users_file)
     with sidecar_in_front_of(echo, tmp_path / "sidecar.log", env=env) as url:
         yield url
 
@@ -120,7 +129,7 @@ class Watched:
 
 @contextmanager
 def watched(echo: Echo, users_file: Path, tmp_path: Path) -> Iterator[Watched]:
-    env = {"ENV": "prod", "JWT_SECRET": SECRET, "USERS_FILE": str(users_file)}
+    env = prod_env(users_file)
     log_path, metrics_port = tmp_path / "watched.log", free_port()
     with sidecar_in_front_of(echo, log_path, env=env, metrics_port=metrics_port) as url:
         yield Watched(url, log_path, metrics_port)
@@ -291,7 +300,7 @@ def weak_users_file(path: Path) -> Path:
 
 def test_prod_refuses_hashes_weaker_than_its_own(tmp_path: Path, echo: Echo) -> None:
     users = weak_users_file(tmp_path / "weak.yaml")
-    env = {"ENV": "prod", "JWT_SECRET": SECRET, "USERS_FILE": str(users)}
+    env = prod_env(users)
     result = run_cli("auth", "--upstream", echo.url, "--port", "9", env=env, timeout=60)
     assert result.returncode != 0
     assert "weaker than this sidecar's" in result.stderr

@@ -33,6 +33,7 @@ from tests.servers import (
     Sidecar,
     free_port,
     make_users_file,
+    prod_env,
     running_sidecar,
     users_add,
 )
@@ -165,9 +166,7 @@ def test_brute_force_on_login_gets_429_with_retry_after(
     predictor: Server, users_file: Path, tmp_path: Path
 ) -> None:
     env = {
-        "ENV": "prod",
-        "JWT_SECRET": SECRET,
-        "USERS_FILE": str(users_file),
+        **prod_env(users_file),
         "LOGIN_FAILURES_PER_USER": "3",
         "LOGIN_ATTEMPTS_PER_CLIENT": "8",
         "LOGIN_WINDOW_SECONDS": "30",

@@ -12,7 +12,7 @@ import httpx
 import pytest
 
 from tests.auth.echo import Echo, sidecar_in_front_of
-from tests.servers import SECRET
+from tests.servers import prod_env
 
 ATTEMPTS_PER_CLIENT = 3
 
@@ -22,9 +22,7 @@ def front(
     request: pytest.FixtureRequest, echo: Echo, users_file: Path, tmp_path: Path
 ) -> Iterator[tuple[str, str, Path]]:
     env = {
-        "ENV": "prod",
-        "JWT_SECRET": SECRET,
-        "USERS_FILE": str(users_file),
+        **prod_env(users_file),
         "LOGIN_ATTEMPTS_PER_CLIENT": str(ATTEMPTS_PER_CLIENT),
         "LOGIN_FAILURES_PER_USER": "1000",
     }
